@@ -1,0 +1,64 @@
+"""symprop: symbolic backpropagation - derive, render, emit and verify.
+
+Declare a network as SymPy expressions of one example, derive the closed-form
+backprop equations of every layer, render them as LaTeX/Markdown lecture
+notes, emit a standalone NumPy training module, and check gradients (your own
+formulas and code included) against numbers.
+"""
+
+from .algebra import elementwise
+from .derivation import Derivation, Step
+from .errors import (
+    DeclarationError,
+    EvaluationError,
+    FormulaError,
+    InvalidNameError,
+    ModelFileError,
+    OutputError,
+    ShapeError,
+    SympropError,
+    UnsupportedOperationError,
+)
+from .network import Network, mlp
+from .ops import (
+    activation,
+    binary_cross_entropy,
+    cross_entropy,
+    gelu,
+    identity,
+    leaky_relu,
+    mse,
+    relu,
+    sigmoid,
+    silu,
+    softmax,
+    softplus,
+    swish,
+    tanh,
+)
+
+__version__ = "0.1.0"
+
+
+def check_gradient(net, param, formula, **options):
+    """Check a hand-derived formula for dL/d(param); see ``symprop.verify``."""
+    from .verify import check_gradient as _check
+
+    return _check(net, param, formula, **options)
+
+
+def gradcheck(backward, params, data, **options):
+    """Check hand-written backward code against numbers; see ``symprop.verify``."""
+    from .verify import gradcheck as _gradcheck
+
+    return _gradcheck(backward, params, data, **options)
+
+
+__all__ = [
+    "Derivation", "Step", "Network", "mlp", "activation", "elementwise",
+    "identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "silu", "swish", "gelu", "softmax",
+    "mse", "binary_cross_entropy", "cross_entropy",
+    "check_gradient", "gradcheck",
+    "SympropError", "DeclarationError", "ShapeError", "InvalidNameError", "UnsupportedOperationError",
+    "FormulaError", "ModelFileError", "OutputError", "EvaluationError",
+]

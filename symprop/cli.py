@@ -1,0 +1,208 @@
+"""The ``symprop`` command: derive | emit | check | demo.
+
+Every problem is reported as one line ``symprop: error: ...`` on stderr with
+exit code 2; files are written atomically and never over a file symprop did
+not generate (unless --force).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import EvaluationError, OutputError, SympropError
+
+EXIT_USAGE = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse's own errors: same format, exit 2
+        self.print_usage(sys.stderr)
+        print(f"symprop: error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
+def parse_values(text: str) -> dict:
+    """``x=2,w=3,W1=[[1,2],[3,4]]`` -> {"x": 2, ...}; literals only (no code is run)."""
+    if len(text) > 100_000:
+        raise EvaluationError("--values is too long")
+    items, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch in "[(":
+            depth += 1
+        elif ch in "])":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    values = {}
+    for item in items:
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise EvaluationError(f"--values: expected name=value, got {item.strip()!r}")
+        name, raw = item.split("=", 1)
+        name = name.strip()
+        try:
+            value = ast.literal_eval(raw.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise EvaluationError(f"--values: the value of {name!r} is not a number or a list of numbers: {raw.strip()!r}") from None
+        values[name] = value
+    return values
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="symprop", description="Symbolic backpropagation: derive, render, emit, verify.")
+    parser.add_argument("--version", action="version", version=f"symprop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    d = sub.add_parser("derive", help="derive the backprop equations of a model file and write notes/code")
+    d.add_argument("model", help="a .py file defining a symprop.Network (named `net`), or a .toml model")
+    d.add_argument("--tex", metavar="PATH", help="write a standalone LaTeX derivation")
+    d.add_argument("--md", metavar="PATH", help="write a Markdown derivation")
+    d.add_argument("--pdf", nargs="?", const=True, metavar="PATH", help="compile the LaTeX to PDF (needs pdflatex)")
+    d.add_argument("--py", metavar="PATH", help="write the standalone NumPy training module")
+    d.add_argument("--values", metavar="NAME=V,...", help="a worked numeric example, e.g. x=2,w=3,b=1,y=5")
+    d.add_argument("--lr", type=float, default=None, help="learning rate of the worked example's update (default 0.1)")
+    d.add_argument("--force", action="store_true", help="replace output files that symprop did not generate")
+
+    e = sub.add_parser("emit", help="write the standalone NumPy training module of a model file")
+    e.add_argument("model")
+    e.add_argument("-o", "--output", metavar="PATH", required=True)
+    e.add_argument("--force", action="store_true")
+
+    c = sub.add_parser("check", help="check a hand-derived gradient formula")
+    c.add_argument("model")
+    c.add_argument("--param", required=True, help="the parameter (or input) the formula is the gradient of")
+    c.add_argument("--formula", required=True, help=r"e.g. 'delta1 @ x.T' or '\delta^{[1]} x^{\top}'")
+
+    demo = sub.add_parser("demo", help="derive a built-in two-layer network: writes .tex, .md, .py and .pdf")
+    demo.add_argument("--outdir", default="symprop_demo", help="directory for the outputs (created if missing)")
+    demo.add_argument("--force", action="store_true")
+    return parser
+
+
+def _derive_outputs(derivation, args, stem: str) -> list:
+    """Render every requested output in memory first, then write them one by one."""
+    values = parse_values(args.values) if args.values else None
+    lr = args.lr if args.lr is not None else (0.1 if values else None)
+    outputs = []  # (path, content-or-callable)
+    tex_path = Path(args.tex) if args.tex else None
+    if args.pdf and tex_path is None:
+        tex_path = Path(args.pdf).with_suffix(".tex") if isinstance(args.pdf, str) else Path(stem + ".tex")
+    if tex_path is not None:
+        outputs.append((tex_path, derivation.latex(standalone=True, values=values, learning_rate=lr)))
+    if args.md:
+        outputs.append((Path(args.md), derivation.markdown(values=values, learning_rate=lr)))
+    if args.py:
+        outputs.append((Path(args.py), derivation.numpy()))
+    return outputs, tex_path
+
+
+def _write_all(outputs, force: bool) -> list:
+    from .outputs import check_writable, write_atomic
+
+    for path, _ in outputs:  # refuse before writing anything
+        check_writable(path, force)
+    written = []
+    for path, content in outputs:
+        written.append(write_atomic(path, content, force))
+    return written
+
+
+def _compile_pdf(tex_path: Path, pdf_target, force: bool) -> Path:
+    from .render import compile_pdf
+
+    pdf_path = Path(pdf_target) if isinstance(pdf_target, str) else tex_path.with_suffix(".pdf")
+    return compile_pdf(tex_path, pdf_path, force=force)
+
+
+def cmd_derive(args) -> int:
+    from .loader import load_network
+
+    net = load_network(args.model)
+    derivation = net.derive()
+    print(derivation)
+    if args.values:
+        values = derivation.evaluate(parse_values(args.values), learning_rate=args.lr if args.lr is not None else 0.1)
+        print()
+        for key, value in values.items():
+            print(f"{key} = {value}")
+    outputs, tex_path = _derive_outputs(derivation, args, Path(args.model).stem)
+    for path in _write_all(outputs, args.force):
+        print(f"wrote {path}", file=sys.stderr)
+    if args.pdf:
+        print(f"wrote {_compile_pdf(tex_path, args.pdf, args.force)}", file=sys.stderr)
+    return 0
+
+
+def cmd_emit(args) -> int:
+    from .loader import load_network
+
+    derivation = load_network(args.model).derive()
+    for path in _write_all([(Path(args.output), derivation.numpy())], args.force):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_check(args) -> int:
+    from .loader import load_network
+    from .verify import check_gradient
+
+    net = load_network(args.model)
+    result = check_gradient(net, args.param, args.formula)
+    print(result)
+    return 0 if result.ok else 1
+
+
+def cmd_demo(args) -> int:
+    import shutil
+
+    from .examples import two_layer
+
+    outdir = Path(args.outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise OutputError(f"{outdir} exists and is not a directory")
+    outdir.mkdir(parents=True, exist_ok=True)
+    derivation = two_layer().derive()
+    print(derivation)
+    stem = outdir / "two_layer"
+    outputs = [
+        (stem.with_suffix(".tex"), derivation.latex(standalone=True)),
+        (stem.with_suffix(".md"), derivation.markdown()),
+        (outdir / "two_layer_train.py", derivation.numpy()),
+    ]
+    for path in _write_all(outputs, args.force):
+        print(f"wrote {path}", file=sys.stderr)
+    if shutil.which("pdflatex"):
+        print(f"wrote {_compile_pdf(stem.with_suffix('.tex'), True, args.force)}", file=sys.stderr)
+    else:
+        print("pdflatex not found: skipped the PDF", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"derive": cmd_derive, "emit": cmd_emit, "check": cmd_check, "demo": cmd_demo}
+
+
+def main(argv=None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except SympropError as exc:
+        print(f"symprop: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("symprop: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

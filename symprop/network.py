@@ -1,0 +1,393 @@
+"""Declaring a network: SymPy expressions -> a graph of named intermediates.
+
+The user writes one scalar loss as a SymPy expression of one example (column
+vectors, or plain Symbols for scalar networks).  ``Network`` validates it and
+cuts it into the intermediates the textbooks name:
+
+* every application of a registered activation starts a layer l: its argument
+  is the pre-activation ``z^[l]`` and its result the activation ``a^[l]``;
+* the first argument of a loss op is the prediction ``yhat``;
+* the whole loss is ``L``.
+
+Each named intermediate gets a *definition*: its expression with every named
+subexpression replaced by its symbol (z1 = W1 x + b1, a1 = relu(z1), ...).
+``derive`` differentiates definitions one at a time, which keeps the work and
+the size of every equation linear in the depth of the network.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import sympy as sp
+from sympy import MatrixExpr, MatrixSymbol
+from sympy.core.function import AppliedUndef
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+
+from . import algebra as alg
+from . import ops
+from .errors import DeclarationError, InvalidNameError, ShapeError, UnsupportedOperationError
+
+# Names the derivation or the generated code gives to things of their own.
+RESERVED = {
+    "np", "m", "params", "grads", "data", "cache", "dtype", "seed", "rng", "epochs", "batch_size",
+    "optimizer", "loss", "forward", "gradients", "train", "init_params", "inv_m",
+    "L", "dL", "Yhat", "self", "numpy", "eta", "lr",
+} | set(ops.FUNCTIONS) | set(ops.LOSSES) | {"softmax", "erf"}
+
+
+@dataclass(frozen=True)
+class Node:
+    """A named intermediate of the forward pass."""
+
+    name: str  # identifier used in code and evaluate(): z1, a1, yhat, L
+    symbol: sp.Basic  # MatrixSymbol(name, n, 1) or Symbol(name)
+    definition: sp.Basic  # in declared symbols and earlier nodes' symbols
+    role: str  # "pre-activation" | "activation" | "prediction" | "loss"
+    layer: Optional[int] = None
+    activation: Optional[str] = None  # registry name of the activation that produced it
+
+    @property
+    def shape(self) -> tuple:
+        return alg.shape_of(self.symbol)
+
+
+def _check_name(sym, what: str) -> str:
+    name = sym.name
+    if not ops.IDENTIFIER.match(name) or keyword.iskeyword(name):
+        raise InvalidNameError(
+            f"{what} {name!r} is not a valid name: use letters, digits and '_', starting with a letter "
+            "(names become Python identifiers and LaTeX symbols)"
+        )
+    if "__" in name:
+        raise InvalidNameError(f"{what} {name!r}: names may not contain '__' (symprop marks examples with it)")
+    if name in RESERVED or hasattr(builtins, name):
+        raise InvalidNameError(f"{what} {name!r} clashes with a name symprop uses itself; rename it")
+    return name
+
+
+def _check_shape(sym, what: str):
+    if isinstance(sym, MatrixSymbol):
+        rows, cols = sym.shape
+        if not (rows.is_Integer and cols.is_Integer) or rows < 1 or cols < 1:
+            raise ShapeError(f"{what} {sym.name!r} must have positive integer dimensions, got {sym.shape}")
+
+
+class Network:
+    """A network declared as a SymPy loss expression of one example.
+
+    ``loss`` is a scalar SymPy expression (or a 1x1 matrix expression);
+    ``params`` the trainable symbols; ``inputs`` and ``targets`` the data of
+    one example (column vectors, or Symbols for scalar networks).
+    """
+
+    def __init__(
+        self,
+        loss,
+        params: Sequence,
+        inputs: Sequence = (),
+        targets: Sequence = (),
+        name: str = "network",
+    ):
+        self.name = name
+        self.params = tuple(params)
+        self.inputs = tuple(inputs)
+        self.targets = tuple(targets)
+        self.loss = self._check_loss(loss)
+        self._check_declarations()
+        self.nodes = self._name_intermediates()
+        self.is_scalar = not any(isinstance(n.symbol, MatrixExpr) for n in self.nodes) and not any(
+            isinstance(s, MatrixExpr) for s in self.declared
+        )
+
+    # ------------------------------------------------------------------
+    @property
+    def declared(self) -> tuple:
+        return self.params + self.inputs + self.targets
+
+    @property
+    def loss_node(self) -> Node:
+        return self.nodes[-1]
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def derive(self):
+        from .derive import derive
+
+        return derive(self)
+
+    def __repr__(self):
+        return (
+            f"Network({self.name!r}, params={[p.name for p in self.params]}, "
+            f"inputs={[s.name for s in self.inputs]}, targets={[s.name for s in self.targets]})"
+        )
+
+    # ------------------------------------------------------------------
+    def _check_loss(self, loss):
+        if isinstance(loss, (int, float)):
+            raise DeclarationError("the loss is a constant number; it must depend on the parameters")
+        if not isinstance(loss, sp.Basic):
+            raise DeclarationError(f"the loss must be a SymPy expression, got {type(loss).__name__}")
+        if isinstance(loss, MatrixExpr) and loss.shape != (1, 1):
+            raise ShapeError(
+                f"the loss must be a scalar, but it is a {loss.shape[0]}x{loss.shape[1]} matrix expression; "
+                "reduce it with a loss op (symprop.mse, ...) or a product such as (yhat - y).T * (yhat - y)"
+            )
+        if isinstance(loss, (sp.MatrixBase, sp.Tuple, sp.core.relational.Relational)):
+            raise DeclarationError(f"the loss must be a scalar expression, got {type(loss).__name__}")
+        return loss
+
+    def _check_declarations(self):
+        seen = {}
+        for group, what in ((self.params, "parameter"), (self.inputs, "input"), (self.targets, "target")):
+            for sym in group:
+                if not isinstance(sym, (sp.Symbol, MatrixSymbol)):
+                    raise DeclarationError(
+                        f"each {what} must be a sympy Symbol or MatrixSymbol, got {sp.sstr(sym)} ({type(sym).__name__})"
+                    )
+                name = _check_name(sym, what)
+                _check_shape(sym, what)
+                if name in seen:
+                    other_what, other = seen[name]
+                    if other == sym:
+                        raise DeclarationError(f"{name!r} is declared both as {other_what} and as {what}")
+                    raise InvalidNameError(f"two different symbols are named {name!r} ({other_what} and {what})")
+                seen[name] = (what, sym)
+        for sym in self.inputs + self.targets:
+            if isinstance(sym, MatrixSymbol) and sym.shape[1] != 1:
+                raise ShapeError(
+                    f"{sym.name!r} has shape {sym.shape}: declare one example, a column vector (n, 1); "
+                    "the batch form is derived"
+                )
+        if not self.params:
+            raise DeclarationError("no parameters declared: pass params=[...] (the symbols to train)")
+
+        free = self._free_declarable(self.loss)
+        by_name = {}
+        for sym in free:
+            by_name.setdefault(sym.name, set()).add(sym)
+        for name, syms in by_name.items():
+            if len(syms) > 1:
+                shapes = ", ".join(sorted(str(alg.shape_of(s) or "scalar") for s in syms))
+                raise InvalidNameError(f"the loss uses two different symbols named {name!r} (shapes {shapes})")
+        declared = set(self.declared)
+        undeclared = sorted((s for s in free if s not in declared), key=lambda s: s.name)
+        if undeclared:
+            names = ", ".join(s.name for s in undeclared)
+            hint = ""
+            for s in undeclared:
+                if s.name in seen:
+                    hint = f" ({s.name!r} is declared with a different shape or kind: {sp.srepr(seen[s.name][1])})"
+            raise DeclarationError(
+                f"the loss uses symbols that are not declared as params, inputs or targets: {names}{hint}"
+            )
+        for group, what in ((self.params, "parameter"), (self.inputs, "input")):
+            for sym in group:
+                if sym not in free:
+                    raise DeclarationError(f"the loss does not depend on the {what} {sym.name!r}")
+        self._check_operations()
+
+    @staticmethod
+    def _free_declarable(expr) -> set:
+        return {s for s in expr.free_symbols if isinstance(s, (sp.Symbol, MatrixSymbol)) and not s.name.startswith("_")}
+
+    def _check_derived_names(self, node_names):
+        """Declared names may not collide with the names derive and emit make up."""
+        derived = set(node_names)
+        for name in node_names:
+            derived.add("d" + name)
+            if name.startswith("z"):
+                derived.add("delta" + name[1:])
+        derived |= {"d" + s.name for s in self.declared}
+        for sym in self.declared:
+            if sym.name in derived:
+                raise InvalidNameError(
+                    f"the declared name {sym.name!r} is also a name symprop derives (z, a, yhat, L, delta, d<name>); "
+                    "rename it"
+                )
+
+    def _check_operations(self):
+        """Fail at declaration time, naming the node, on anything derive cannot do."""
+        for node in _postorder(self.loss):
+            if isinstance(node, AppliedUndef):
+                raise UnsupportedOperationError(ops._undefined_message({node}))
+            if isinstance(node, ElementwiseApplyFunction):
+                body = alg.applied_function(node)
+                undefined = body.atoms(AppliedUndef)
+                if undefined:
+                    raise UnsupportedOperationError(ops._undefined_message(undefined))
+            if isinstance(node, ops.ScalarFunctionBase) and isinstance(node.args[0], MatrixExpr):
+                raise ShapeError(f"{node.rule.name} was applied to a matrix outside symprop; call symprop.{node.rule.name}(...)")
+            if not ops.is_leaf(node) and not isinstance(node, (sp.Lambda, sp.Tuple)):
+                ops.rule_for(node)  # raises UnsupportedOperationError naming the node
+
+    # ------------------------------------------------------------------
+    def _name_intermediates(self) -> list:
+        loss = _canonical(self.loss)
+        order = _postorder(loss)
+        declared = set(self.declared)
+
+        activations = [e for e in order if ops.is_activation_node(e)]
+        predictions = []
+        for e in order:
+            if ops.is_loss_node(e) and e.prediction not in declared and e.prediction not in predictions:
+                predictions.append(e.prediction)
+        numbered = len(activations) > 1
+
+        def layer_name(base, layer):
+            return f"{base}{layer}" if numbered else base
+
+        names: dict = {}  # expression -> (name, role, layer, activation)
+        for layer, act in enumerate(activations, start=1):
+            arg = ops.activation_argument(act)
+            if arg not in declared and arg not in names and not ops.is_activation_node(arg):
+                names[arg] = (layer_name("z", layer), "pre-activation", layer, None)
+            names[act] = (layer_name("a", layer), "activation", layer, ops.activation_name(act))
+        for i, pred in enumerate(predictions):
+            label = "yhat" if i == 0 else f"yhat{i + 1}"
+            old = names.get(pred)
+            if old is not None and old[1] == "activation":
+                names[pred] = (label, "prediction", old[2], old[3])
+            elif old is None:
+                names[pred] = (label, "prediction", None, None)
+        if loss in names:
+            raise DeclarationError("the loss is itself an activation; apply a loss op to it")
+        names[loss] = ("L", "loss", None, None)
+
+        self._check_derived_names([n for n, *_ in names.values()])
+
+        replacement: dict = {}
+        memo: dict = {}
+        nodes = []
+        for expr in order:
+            if expr not in names:
+                continue
+            name, role, layer, act = names[expr]
+            definition = _rebuild(expr, replacement, memo)
+            symbol = alg.matrix_symbol_like(name, expr)
+            replacement[expr] = symbol
+            nodes.append(Node(name, symbol, definition, role, layer, act))
+        return nodes
+
+
+def _canonical(expr):
+    """Give every elementwise Lambda the canonical variable (user Dummies differ each call)."""
+    if not any(
+        isinstance(n, ElementwiseApplyFunction) and n.function.variables != (alg.T,) for n in _postorder(expr)
+    ):
+        return expr
+    memo: dict = {}
+
+    def rebuild(e):
+        if e in memo:
+            return memo[e]
+        if isinstance(e, ElementwiseApplyFunction):
+            out = alg.elementwise(e.function, rebuild(e.expr))
+        elif ops.is_leaf(e) or isinstance(e, sp.Lambda):
+            out = e
+        else:
+            args = [rebuild(a) for a in e.args]
+            out = e if all(n is o for n, o in zip(args, e.args)) else e.func(*args)
+        memo[e] = out
+        return out
+
+    return rebuild(expr)
+
+
+def _postorder(expr) -> list:
+    """Unique subexpressions, each after its arguments (iterative: deep nets are deep)."""
+    seen = set()
+    order = []
+    stack = [(expr, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            if node not in seen:
+                seen.add(node)
+                order.append(node)
+            continue
+        if node in seen:
+            continue
+        stack.append((node, True))
+        if isinstance(node, ElementwiseApplyFunction):
+            children = [node.expr]
+        elif ops.is_leaf(node) or isinstance(node, (sp.Lambda,)):
+            children = []
+        else:
+            children = list(node.args)
+        for child in reversed(children):
+            if child not in seen:
+                stack.append((child, False))
+    return order
+
+
+def _rebuild(expr, replacement: dict, memo: dict):
+    """``expr`` with its named strict subexpressions replaced by their symbols.
+
+    ``memo`` caches rebuilt subexpressions: a residual network's expression is
+    a DAG whose tree unfolding doubles with every layer.
+    """
+    if expr in memo:
+        return memo[expr]
+    if isinstance(expr, ElementwiseApplyFunction):
+        inner = replacement.get(expr.expr) or _rebuild(expr.expr, replacement, memo)
+        out = alg.elementwise(expr.function, inner)
+    elif ops.is_leaf(expr) or isinstance(expr, sp.Lambda):
+        out = expr
+    else:
+        args = [replacement[a] if a in replacement else _rebuild(a, replacement, memo) for a in expr.args]
+        out = expr if all(new is old for new, old in zip(args, expr.args)) else expr.func(*args)
+    memo[expr] = out
+    return out
+
+
+# ==========================================================================
+# mlp: the textbook network from layer sizes
+# ==========================================================================
+
+DEFAULT_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid", "mse": "identity"}
+
+
+def mlp(sizes, hidden=None, output=None, loss=None, bias: bool = True, name: str = "mlp") -> Network:
+    """A fully connected network: z^[l] = W^[l] a^[l-1] + b^[l], a^[l] = f(z^[l]).
+
+    ``sizes`` are the layer widths from input to output; ``hidden`` the hidden
+    activation (default relu); ``loss`` the loss op (default mse); ``output``
+    the output activation (default: softmax for cross-entropy, sigmoid for
+    binary cross-entropy, identity for mse).
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):
+        raise ShapeError(f"mlp sizes must be at least two positive integers (input, ..., output), got {sizes}")
+    hidden = ops.relu if hidden is None else hidden
+    loss = ops.mse if loss is None else loss
+    if not isinstance(loss, ops.Loss):
+        raise DeclarationError(f"mlp loss must be a symprop loss (mse, binary_cross_entropy, cross_entropy), got {loss!r}")
+    if output is None:
+        output = ops.softmax if DEFAULT_OUTPUT[loss.name] == "softmax" else ops.FUNCTIONS[DEFAULT_OUTPUT[loss.name]]
+    for f, what in ((hidden, "hidden"), (output, "output")):
+        if not (isinstance(f, ops.ScalarFunction) and f.activation) and f is not ops.softmax:
+            raise DeclarationError(f"mlp {what} activation must be a symprop activation, got {f!r}")
+    x = MatrixSymbol("x", sizes[0], 1)
+    y = MatrixSymbol("y", sizes[-1], 1)
+    a = x
+    params = []
+    depth = len(sizes) - 1
+    for layer in range(1, depth + 1):
+        W = MatrixSymbol(f"W{layer}", sizes[layer], sizes[layer - 1])
+        z = W * a
+        params.append(W)
+        if bias:
+            b = MatrixSymbol(f"b{layer}", sizes[layer], 1)
+            z = z + b
+            params.append(b)
+        f = output if layer == depth else hidden
+        a = f(z)
+    return Network(loss(a, y), params=params, inputs=[x], targets=[y], name=name)

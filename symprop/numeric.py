@@ -1,0 +1,99 @@
+"""Numbers for a derivation: every step evaluated at given values (worked examples).
+
+The steps are printed once as NumPy code by ``printing.NumPyPrinter`` (the
+per-example, mathematical layout) and compiled into one function, so the
+numbers come from the same printer the generated modules build on.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from .derivation import ETA
+from .errors import EvaluationError
+from .printing import NumPyPrinter, helper_sources
+
+
+def _compile(derivation):
+    cache = derivation._cache
+    if "evaluate" in cache:
+        return cache["evaluate"]
+    printer = NumPyPrinter()
+    declared = [s.name for s in derivation.network.declared]
+    lines = [f"def _evaluate({', '.join(declared + ['eta'])}):", "    out = {}"]
+    for step in derivation.steps:
+        code = printer.doprint(step.expr)
+        lines.append(f"    {step.name} = {code}")
+        lines.append(f"    out[{step.key!r}] = {step.name}")
+    lines.append("    return out")
+    source = helper_sources(printer.helpers_used) + "\n\n" + "\n".join(lines) + "\n"
+    namespace = {"np": np}
+    exec(compile(source, "<symprop evaluate>", "exec"), namespace)  # our own printed code, validated names
+    cache["evaluate"] = namespace["_evaluate"]
+    cache["evaluate_source"] = source
+    return namespace["_evaluate"]
+
+
+def _lookup(values: dict, sym):
+    for key in (sym, sym.name):
+        if key in values:
+            return values[key]
+    raise KeyError(sym.name)
+
+
+def _as_array(name, value, sym):
+    try:
+        if isinstance(value, sp.MatrixBase):
+            value = [[float(v) for v in value.row(i)] for i in range(value.rows)]
+        elif isinstance(value, sp.Basic):
+            value = float(value)
+        arr = np.array(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise EvaluationError(f"the value of {name!r} is not a number or an array of numbers: {exc}") from None
+    if not np.all(np.isfinite(arr)):
+        raise EvaluationError(f"the value of {name!r} is not finite: {value!r}")
+    if isinstance(sym, sp.MatrixSymbol):
+        shape = tuple(int(d) for d in sym.shape)
+        if arr.size != shape[0] * shape[1] or (arr.ndim == 2 and arr.shape != shape and arr.shape != shape[::-1]):
+            raise EvaluationError(f"{name!r} has shape {shape} but the value given has shape {arr.shape}")
+        return arr.reshape(shape)
+    if arr.size != 1:
+        raise EvaluationError(f"{name!r} is a scalar but the value given has shape {arr.shape}")
+    return float(arr.reshape(-1)[0])
+
+
+def evaluate(derivation, values: dict, learning_rate=None) -> dict:
+    if not isinstance(values, dict):
+        raise EvaluationError(f"values must be a dict of symbol (or name) -> number, got {type(values).__name__}")
+    known = {s.name for s in derivation.network.declared}
+    unknown = [str(k if isinstance(k, str) else getattr(k, "name", k)) for k in values]
+    unknown = sorted(set(unknown) - known)
+    if unknown:
+        raise EvaluationError(f"values given for unknown names {unknown}; the network declares {sorted(known)}")
+    args = {}
+    missing = []
+    for sym in derivation.network.declared:
+        try:
+            args[sym.name] = _as_array(sym.name, _lookup(values, sym), sym)
+        except KeyError:
+            missing.append(sym.name)
+    if missing:
+        raise EvaluationError(f"no value given for {', '.join(missing)}")
+    eta = 0.0 if learning_rate is None else float(learning_rate)
+    if not np.isfinite(eta):
+        raise EvaluationError(f"the learning rate is not finite: {learning_rate!r}")
+    with np.errstate(all="ignore"):
+        raw = _compile(derivation)(eta=eta, **args)
+    out = {}
+    for step in derivation.steps:
+        if step.kind == "update" and learning_rate is None:
+            continue
+        value = np.asarray(raw[step.key], dtype=float)
+        out[step.key] = float(value.reshape(-1)[0]) if value.size == 1 else value
+        if step.kind == "adjoint" and step.name.startswith("delta"):
+            out[f"dL/d{step.of}"] = out[step.key]
+    return out
+
+
+__all__ = ["evaluate", "ETA"]
