@@ -1,0 +1,42 @@
+"""Shared test fixtures.
+
+Optional oracles (PyTorch, pdflatex) skip with a reason locally; CI sets
+SYMPROP_REQUIRE_ORACLES=1 so that a missing oracle fails instead of skipping.
+"""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+REQUIRE_ORACLES = os.environ.get("SYMPROP_REQUIRE_ORACLES") == "1"
+
+
+def _missing(reason):
+    if REQUIRE_ORACLES:
+        pytest.fail(f"{reason} (SYMPROP_REQUIRE_ORACLES=1: CI must install it)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def torch():
+    try:
+        import torch as _torch
+    except ImportError:
+        _missing("PyTorch is not installed (pip install torch==2.13.0)")
+    _torch.set_default_dtype(_torch.float64)
+    return _torch
+
+
+@pytest.fixture
+def pdflatex():
+    path = shutil.which("pdflatex")
+    if path is None:
+        _missing("pdflatex is not installed (apt-get install texlive-latex-base texlive-latex-recommended)")
+    return path
