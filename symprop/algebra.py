@@ -185,10 +185,10 @@ def hadamard_power(base, exponent):
 
 def transpose(expr):
     """Transpose without expanding sums (``(A + B)^T`` stays as written)."""
+    # A 1x1 matrix equals its transpose, but the transpose stays written: in the
+    # batch form a per-example 1x1 value becomes a 1 x m row (delta a^T -> Delta A^T).
     if not is_matrix(expr):
         return expr
-    if expr.shape == (1, 1):
-        return expr  # a 1x1 matrix is its own transpose
     if isinstance(expr, Transpose):
         return expr.arg
     if isinstance(expr, (OneMatrix, ZeroMatrix)):

@@ -129,8 +129,9 @@ class Batcher:
                 out.append(alg.matmul(OneMatrix(1, f.arg.shape[0]), alg.hadamard(u, v)))
                 i += 2
                 continue
-            if f.shape == (1, 1) and self.is_per_example(f) and out and out[-1].shape[0] != 1:
-                # a column times a per-example scalar: entrywise with the broadcast row
+            if f.shape == (1, 1) and self.is_per_example(f) and out and out[-1].shape[1] == M and out[-1].shape[0] != 1:
+                # a per-example column times a per-example scalar: entrywise with the broadcast row
+                # (a constant column times it stays a product: the outer product with the row)
                 left = out.pop()
                 out.append(alg.hadamard(left, alg.matmul(OneMatrix(left.shape[0], 1), self.columns(f))))
                 i += 1
@@ -202,11 +203,11 @@ def batch_forms(network, steps):
         batched = None
         lhs = s.symbol
         per_example_step = s.kind in ("forward", "adjoint") or (s.kind == "gradient" and s.role == "input")
-        if per_example_step and not network.is_scalar:
-            lhs = batcher.symbol(s.symbol)
-        elif per_example_step:
-            lhs = indexed(s.symbol, per_example | {s.symbol})
         try:
+            if per_example_step and not network.is_scalar and isinstance(s.symbol, MatrixSymbol):
+                lhs = batcher.symbol(s.symbol)
+            elif per_example_step:
+                lhs = indexed(s.symbol, per_example | {s.symbol})
             if s.kind == "loss":
                 batched = sp.Sum(loss_row, (I, 1, M)) / M
             elif s.kind in ("forward", "adjoint"):
@@ -221,7 +222,7 @@ def batch_forms(network, steps):
                 else:
                     batched = alg.scale(1 / M, batcher.columns(s.expr))
             elif s.kind == "gradient":
-                if network.is_scalar:
+                if network.is_scalar or not isinstance(s.symbol, MatrixExpr):
                     batched = sp.Sum(indexed(s.expr, per_example), (I, 1, M)) / M
                 else:
                     shape = s.symbol.shape
@@ -229,7 +230,7 @@ def batch_forms(network, steps):
             elif s.kind == "update":
                 batched = s.expr
         except (NotBatchable, sp.matrices.exceptions.ShapeError):
-            if s.kind == "gradient":
+            if s.kind == "gradient" and s.role == "parameter":
                 batched = sp.Sum(indexed(s.expr, per_example), (I, 1, M)) / M
             else:
                 batched = None

@@ -116,22 +116,23 @@ def _derive(network: Network) -> Derivation:
             if not isinstance(share, MatrixExpr) and not isinstance(upstream, MatrixExpr):
                 local = share / upstream  # upstream is a symbol (or 1): the quotient is exact
             contributions[leaf].append(Contribution(node.name, upstream, share, local))
-            if leaf in declared:
-                pending[leaf].discard(node.name)
-                if not pending[leaf]:
-                    terms = contributions[leaf]
-                    raw.append(
-                        dict(
-                            kind="gradient",
-                            of=leaf.name,
-                            role=declared[leaf],
-                            symbol=alg.matrix_symbol_like("d" + leaf.name, leaf),
-                            expr=alg.add(*[c.expr for c in terms]),
-                            contributions=tuple(terms),
-                            layer=None,
-                            activation=None,
-                        )
+        # A declared symbol's gradient is complete once every node using it is done.
+        for leaf in sorted(node.definition.free_symbols & set(declared), key=lambda s: s.name):
+            pending[leaf].discard(node.name)
+            if not pending[leaf] and contributions[leaf]:
+                terms = contributions[leaf]
+                raw.append(
+                    dict(
+                        kind="gradient",
+                        of=leaf.name,
+                        role=declared[leaf],
+                        symbol=alg.matrix_symbol_like("d" + leaf.name, leaf),
+                        expr=alg.add(*[c.expr for c in terms]),
+                        contributions=tuple(terms),
+                        layer=None,
+                        activation=None,
                     )
+                )
 
     # Record, for the adjoint of each pre-activation, the activation and f'(z).
     for r in raw:

@@ -530,14 +530,10 @@ class Loss:
         return self.expr_class(prediction, target)
 
     def outputs(self, prediction) -> int:
-        return prediction.shape[0] if isinstance(prediction, MatrixExpr) else 1
+        return prediction.shape[0] if isinstance(prediction, (MatrixExpr, sp.MatrixBase)) else 1
 
     def factor(self, prediction):
         return sp.Rational(1, self.outputs(prediction)) if self.reduction == "mean" else sp.S.One
-
-    def term_derivative(self):
-        """d(term)/dp, derived by SymPy."""
-        return sp.diff(self.term, P)
 
     def value(self, prediction, target):
         """The loss as an expression of symprop matrix algebra."""
@@ -546,9 +542,9 @@ class Loss:
         entries = alg.lift(self.term, {P: prediction, Q: target}, prediction.shape)
         return alg.scale(self.factor(prediction), alg.matmul(OneMatrix(1, prediction.shape[0]), entries))
 
-    def gradient(self, prediction, target, upstream):
-        """upstream * dL/dyhat, derived from the entrywise term."""
-        d = self.term_derivative()
+    def gradient(self, prediction, target, upstream, wrt=P):
+        """upstream * dL/d(yhat) (or dL/dy with ``wrt=Q``), derived from the entrywise term."""
+        d = sp.diff(self.term, wrt)
         c = self.factor(prediction) * upstream
         if not isinstance(prediction, MatrixExpr):
             return c * d.xreplace({P: prediction, Q: target})
@@ -649,6 +645,14 @@ def _vjp_matmul(node, g):
     return out
 
 
+def _vjp_matpow(node, g):
+    base, exp = node.args
+    if not (exp.is_Integer and exp > 0):
+        raise UnsupportedOperationError(f"cannot differentiate the matrix power {sp.sstr(node)}: only positive integer powers")
+    # S^k = S S ... S: the product rule over the k factors
+    return _vjp_matmul(MatMul(*([base] * int(exp))), g)
+
+
 def _vjp_hadamard(node, g):
     return [
         (arg, alg.hadamard(g, *[o for j, o in enumerate(node.args) if j != i]))
@@ -687,7 +691,12 @@ def _vjp_softmax(node, g):
 
 
 def _vjp_loss(node, g):
-    return [(node.prediction, node.rule.gradient(node.prediction, node.target, g))]
+    # The target's share matters only when the target is itself computed from
+    # the inputs (an autoencoder's reconstruction target); derive drops it otherwise.
+    return [
+        (node.prediction, node.rule.gradient(node.prediction, node.target, g)),
+        (node.target, node.rule.gradient(node.prediction, node.target, g, wrt=Q)),
+    ]
 
 
 def _vjp_trace(node, g):
@@ -740,6 +749,7 @@ VJP_RULES: dict[type, Callable] = {
     HadamardProduct: _vjp_hadamard,
     HadamardPower: _vjp_hadamard_power,
     Transpose: _vjp_transpose,
+    sp.MatPow: _vjp_matpow,
     ElementwiseApplyFunction: _vjp_elementwise,
     Softmax: _vjp_softmax,
     LossExpr: _vjp_loss,
@@ -750,7 +760,6 @@ VJP_RULES: dict[type, Callable] = {
 # Matrix classes that have no meaning in a network (or no derivative here).
 UNSUPPORTED = {
     "Inverse": "the matrix inverse",
-    "MatPow": "a matrix power (use a Hadamard power for entrywise powers)",
     "Determinant": "the determinant",
     "KroneckerProduct": "the Kronecker product",
     "BlockMatrix": "a block matrix",

@@ -1,0 +1,133 @@
+"""Scalar expansion: the independent oracle for tiny networks.
+
+Every MatrixSymbol becomes an explicit matrix of scalar symbols, every op is
+evaluated entry by entry from its *definition* in elementary functions (never
+from symprop's derivative rules), and gradients come from ``sympy.diff`` per
+entry.  Exact but explosive in size: tiny instances only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixElement
+
+from symprop import algebra as alg
+from symprop import ops
+
+
+def entry_symbols(sym):
+    if isinstance(sym, sp.MatrixSymbol):
+        rows, cols = (int(d) for d in sym.shape)
+        return sp.Matrix(rows, cols, lambda i, j: sp.Symbol(f"{sym.name}_{i}_{j}"))
+    return sym
+
+
+def _scalar_function(func, arg):
+    """f(arg) from its definition in elementary functions."""
+    rule = ops.function_rule(func)
+    if rule is not None:
+        return rule.definition(arg)
+    return func(arg)
+
+
+def explicit(expr, env: dict, memo=None):
+    """The explicit value (sp.Matrix or scalar) of a symprop/SymPy expression."""
+    memo = {} if memo is None else memo
+    if expr in memo:
+        return memo[expr]
+    if expr in env:
+        out = env[expr]
+    elif isinstance(expr, sp.MatrixSymbol):
+        out = entry_symbols(expr)
+    elif isinstance(expr, sp.OneMatrix):
+        out = sp.ones(*expr.shape)
+    elif isinstance(expr, sp.ZeroMatrix):
+        out = sp.zeros(*expr.shape)
+    elif isinstance(expr, sp.Identity):
+        out = sp.eye(expr.shape[0])
+    elif isinstance(expr, sp.MatAdd):
+        parts = [explicit(a, env, memo) for a in expr.args]
+        out = parts[0]
+        for p in parts[1:]:
+            out = out + p
+    elif isinstance(expr, sp.MatMul):
+        out = sp.S.One
+        for a in expr.args:
+            v = explicit(a, env, memo)
+            out = out * v
+    elif isinstance(expr, sp.HadamardProduct):
+        parts = [explicit(a, env, memo) for a in expr.args]
+        out = parts[0]
+        for p in parts[1:]:
+            out = out.multiply_elementwise(p)
+    elif isinstance(expr, sp.HadamardPower):
+        base = explicit(expr.base, env, memo)
+        out = base.applyfunc(lambda v: v ** expr.exp)
+    elif isinstance(expr, sp.Transpose):
+        out = explicit(expr.arg, env, memo).T
+    elif isinstance(expr, ElementwiseApplyFunction):
+        inner = explicit(expr.expr, env, memo)
+        body = alg.applied_function(expr)
+        out = inner.applyfunc(lambda v: explicit(body, {**env, alg.T: v}, {}))
+    elif isinstance(expr, ops.Softmax):
+        out = ops.softmax_explicit(explicit(expr.arg, env, memo))
+    elif isinstance(expr, ops.LossExpr):
+        out = expr.rule.explicit(explicit(expr.prediction, env, memo), explicit(expr.target, env, memo))
+    elif isinstance(expr, sp.Trace):
+        out = explicit(expr.arg, env, memo).trace()
+    elif isinstance(expr, MatrixElement):
+        out = explicit(expr.parent, env, memo)[int(expr.i), int(expr.j)]
+    elif isinstance(expr, ops.ScalarFunctionBase):
+        out = _scalar_function(expr.func, explicit(expr.args[0], env, memo))
+    elif isinstance(expr, (sp.Symbol, sp.Number, sp.NumberSymbol)) or not expr.args:
+        out = expr
+    elif isinstance(expr, sp.MatrixBase):
+        out = expr
+    else:
+        out = expr.func(*[explicit(a, env, memo) for a in expr.args])
+    if isinstance(out, sp.MatrixBase) and out.shape == (1, 1) and not isinstance(expr, sp.MatrixExpr):
+        out = out[0, 0]
+    memo[expr] = out
+    return out
+
+
+def explicit_loss(net):
+    value = explicit(net.loss, {})
+    if isinstance(value, sp.MatrixBase):
+        value = value[0, 0]
+    return value
+
+
+def numeric_point(net, rng, kink_margin=0.05):
+    """Random values for every declared symbol, as {entry symbol: float} and {name: array}."""
+    subs, arrays = {}, {}
+    for sym in net.declared:
+        if isinstance(sym, sp.MatrixSymbol):
+            shape = tuple(int(d) for d in sym.shape)
+            value = rng.normal(size=shape)
+            arrays[sym.name] = value
+            entries = entry_symbols(sym)
+            for i in range(shape[0]):
+                for j in range(shape[1]):
+                    subs[entries[i, j]] = float(value[i, j])
+        else:
+            value = float(rng.normal())
+            arrays[sym.name] = value
+            subs[sym] = value
+    return subs, arrays
+
+
+def oracle_gradients(net, subs):
+    """{param name: gradient array} by sympy.diff of the explicit loss, evaluated at ``subs``."""
+    loss = explicit_loss(net)
+    out = {}
+    for p in net.params + net.inputs:
+        entries = entry_symbols(p)
+        if isinstance(entries, sp.MatrixBase):
+            grad = np.array([[float(sp.diff(loss, e).evalf(subs=subs)) for e in row] for row in entries.tolist()])
+        else:
+            grad = float(sp.diff(loss, entries).evalf(subs=subs))
+        out[p.name] = grad
+    return out
