@@ -208,11 +208,7 @@ def elementwise(function, expr):
     ``function`` is a SymPy function class or a one-argument Lambda.  The result
     is SymPy's own ``ElementwiseApplyFunction`` with a canonical Lambda.
     """
-    if isinstance(function, sp.Lambda):
-        (var,) = function.variables
-        body = function.expr.xreplace({var: T})
-    else:
-        body = function(T)
+    body = function(T)  # a Lambda or a function class, applied to the canonical variable
     lam = sp.Lambda(T, body)
     # MatrixExpr.__new__ directly: ElementwiseApplyFunction's own constructor
     # calls the function on 1x1 matrices to probe it, which our functions refuse.
@@ -220,15 +216,12 @@ def elementwise(function, expr):
 
 
 def canonical_lambda(lam: sp.Lambda) -> sp.Lambda:
-    (var,) = lam.variables
-    return sp.Lambda(T, lam.expr.xreplace({var: T}))
+    return sp.Lambda(T, lam(T))
 
 
 def applied_function(node: ElementwiseApplyFunction):
     """The scalar body ``f(_t)`` of an elementwise application."""
-    lam = node.function
-    (var,) = lam.variables
-    return lam.expr.xreplace({var: T})
+    return node.function(T)
 
 
 def inner(a, b):

@@ -12,7 +12,9 @@ import runpy
 import traceback
 from pathlib import Path
 
-from .errors import ModelFileError, SympropError
+import sympy as sp
+
+from .errors import ModelFileError, ShapeError, SympropError
 from .network import Network
 
 
@@ -36,6 +38,8 @@ def load_network(path) -> Network:
         raise ModelFileError(f"{path}, line {exc.lineno}: syntax error: {exc.msg}") from None
     except SystemExit as exc:
         raise ModelFileError(f"{path} called exit({exc.code}) while being loaded") from None
+    except sp.matrices.exceptions.ShapeError as exc:
+        raise ShapeError(f"{path}{_line_of(exc, path)}: {explain_shape_error(exc)}") from None
     except Exception as exc:  # the user's code failed: say where and what, no traceback
         raise ModelFileError(f"{path}{_line_of(exc, path)}: {type(exc).__name__}: {exc}") from None
     nets = {k: v for k, v in namespace.items() if isinstance(v, Network)}
@@ -46,6 +50,32 @@ def load_network(path) -> Network:
     if not nets:
         raise ModelFileError(f"{path} defines no symprop.Network (name it `net`)")
     raise ModelFileError(f"{path} defines several networks ({', '.join(sorted(nets))}); name the one to use `net`")
+
+
+def _shape_text(m) -> str:
+    return f"{sp.sstr(m)} ({m.shape[0]}x{m.shape[1]})" if hasattr(m, "shape") else sp.sstr(m)
+
+
+def explain_shape_error(exc) -> str:
+    """Name the operands of a SymPy shape error (SymPy's own message names only numbers).
+
+    SymPy checks shapes while building an expression; the operands are the
+    locals of the innermost frame of its check.
+    """
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    local = tb.tb_frame.f_locals if tb is not None else {}
+    if "A" in local and "B" in local:
+        a, b = local["A"], local["B"]
+        return (
+            f"shapes do not match in a matrix product: {_shape_text(a)} times {_shape_text(b)} "
+            f"({a.shape[1]} columns against {b.shape[0]} rows)"
+        )
+    args = local.get("args")
+    if isinstance(args, (tuple, list)) and args:
+        return "shapes do not match in a sum or entrywise product of " + ", ".join(_shape_text(a) for a in args)
+    return f"shapes do not match: {exc}"
 
 
 def _line_of(exc: BaseException, path: Path) -> str:

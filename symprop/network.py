@@ -225,6 +225,8 @@ class Network:
                     raise UnsupportedOperationError(ops._undefined_message(undefined))
             if isinstance(node, ops.ScalarFunctionBase) and isinstance(node.args[0], MatrixExpr):
                 raise ShapeError(f"{node.rule.name} was applied to a matrix outside symprop; call symprop.{node.rule.name}(...)")
+            if isinstance(node, (sp.logic.boolalg.Boolean, sp.core.relational.Relational)):
+                continue  # conditions inside a Piecewise: the Piecewise itself is reported
             if not ops.is_leaf(node) and not isinstance(node, (sp.Lambda, sp.Tuple)):
                 ops.rule_for(node)  # raises UnsupportedOperationError naming the node
 

@@ -356,7 +356,7 @@ def activation(name: str, definition, *, latex: Optional[str] = None) -> ScalarF
         raise DeclarationError(
             f"activation {name!r}: give the definition as sympy.Lambda(z, expression in z), got {definition!r}"
         )
-    body = alg.canonical_lambda(definition).expr
+    body = definition(T)
     undefined = body.atoms(AppliedUndef)
     if undefined:
         raise UnsupportedOperationError(
@@ -717,7 +717,8 @@ def _vjp_scalar(node, g):
     if isinstance(node, AppliedUndef):
         raise UnsupportedOperationError(_undefined_message({node}))
     args = node.args
-    placeholders = [sp.Symbol(f"_arg{i}") for i in range(len(args))]
+    # real placeholders: d|t|/dt is sign(t) for real t (complex t has no derivative)
+    placeholders = [sp.Symbol(f"_arg{i}", real=True) for i in range(len(args))]
     try:
         template = node.func(*placeholders)
     except Exception as exc:  # a class that cannot be rebuilt from placeholders
@@ -725,7 +726,7 @@ def _vjp_scalar(node, g):
     out = []
     for arg, ph in zip(args, placeholders):
         local = sp.diff(template, ph)
-        if isinstance(local, sp.Derivative) or local.has(sp.Subs):
+        if local.has(sp.Derivative) or local.has(sp.Subs):
             raise UnsupportedOperationError(
                 f"SymPy has no derivative of {type(node).__name__} in {sp.sstr(node)}; "
                 "register it with symprop.activation(name, sympy.Lambda(z, ...))"
@@ -766,12 +767,16 @@ UNSUPPORTED = {
     "MatrixSlice": "a slice of a matrix",
     "Adjoint": "the conjugate transpose",
     "MatrixExp": "the matrix exponential (for an entrywise exp write X.applyfunc(sympy.exp))",
+    "Piecewise": "a Piecewise expression (use an activation such as relu, or register one with symprop.activation)",
 }
 
 LEAF_CLASSES = (sp.Symbol, sp.MatrixSymbol, sp.Number, sp.NumberSymbol, OneMatrix, sp.ZeroMatrix, sp.Identity)
 
 
 def rule_for(node) -> Callable:
+    name = type(node).__name__
+    if name in UNSUPPORTED:
+        raise UnsupportedOperationError(f"cannot differentiate {UNSUPPORTED[name]} in {sp.sstr(node)}")
     for cls in type(node).__mro__:
         if cls in VJP_RULES:
             return VJP_RULES[cls]
