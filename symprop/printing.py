@@ -233,16 +233,24 @@ class TextPrinter(_SympyStrPrinter):
     def _print_ZeroMatrix(self, expr):
         return "0"
 
-    def _factor(self, arg):
+    def _factor(self, arg, in_hadamard=False):
         text = self._print(arg)
-        if isinstance(arg, (sp.MatAdd, sp.Add)) or (isinstance(arg, sp.MatMul) and alg.coefficient_split(arg)[0] != 1):
-            return f"({text})"
-        return text
+        grouped = isinstance(arg, (sp.MatAdd, sp.Add)) or (
+            isinstance(arg, sp.MatMul) and (in_hadamard or alg.coefficient_split(arg)[0] != 1)
+        )
+        if in_hadamard and isinstance(arg, sp.HadamardPower) and arg.exp != 2:
+            grouped = True
+        if not in_hadamard and isinstance(arg, (sp.HadamardProduct, sp.HadamardPower)):
+            grouped = True
+        return f"({text})" if grouped else text
 
     def _print_MatMul(self, expr):
         c, rest = alg.coefficient_split(expr)
         factors = rest.args if isinstance(rest, sp.MatMul) else (rest,)
-        body = " ".join(self._factor(f) for f in factors)
+        if len(factors) == 1 and isinstance(factors[0], (sp.HadamardProduct, sp.HadamardPower)):
+            body = self._print(factors[0])  # -y ⊘ ŷ: one factor needs no parentheses
+        else:
+            body = " ".join(self._factor(f) for f in factors)
         if c == 1:
             return body
         if c == -1:
@@ -250,12 +258,22 @@ class TextPrinter(_SympyStrPrinter):
         return f"{self._print(c)}·{body}"
 
     def _print_HadamardProduct(self, expr):
-        return " ⊙ ".join(self._factor(a) for a in expr.args)
+        # y ⊙ ŷ^∘-1 reads as the division y ⊘ ŷ
+        numerator = [a for a in expr.args if not (isinstance(a, sp.HadamardPower) and a.exp == -1)]
+        denominator = [a.base for a in expr.args if isinstance(a, sp.HadamardPower) and a.exp == -1]
+        text_ = " ⊙ ".join(self._factor(a, in_hadamard=True) for a in numerator) if numerator else "𝟏"
+        if denominator:
+            den = " ⊙ ".join(self._factor(a, in_hadamard=True) for a in denominator)
+            text_ = f"{text_} ⊘ {den if len(denominator) == 1 else '(' + den + ')'}"
+        return text_
 
     def _print_HadamardPower(self, expr):
         if expr.exp == -1:
-            return f"𝟏 ⊘ {self._factor(expr.base)}"
-        return f"{self._factor(expr.base)}^∘{self._print(expr.exp)}"
+            return f"𝟏 ⊘ {self._factor(expr.base, in_hadamard=True)}"
+        if expr.exp == 2:  # a ⊙ a, as the notes write the tanh derivative
+            base = self._factor(expr.base, in_hadamard=True)
+            return f"{base} ⊙ {base}"
+        return f"{self._factor(expr.base, in_hadamard=True)}^∘{self._print(expr.exp)}"
 
     def _print_MatAdd(self, expr):
         terms = sorted(expr.args, key=_is_negative_term)
