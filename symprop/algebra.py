@@ -202,6 +202,22 @@ def transpose(expr):
     return Transpose(expr)
 
 
+class EntrywiseApply(ElementwiseApplyFunction):
+    """SymPy's ElementwiseApplyFunction, except that ``doit`` stops here.
+
+    ``W * a + a`` makes SymPy call ``doit`` on every argument, recursively.  A
+    residual network's expression is a DAG whose tree doubles with each layer,
+    so a ``doit`` that descends costs 2^depth; stopping at each activation keeps
+    building the expression linear in depth.
+    """
+
+    def __new__(cls, function, expr):
+        return MatrixExpr.__new__(cls, function, expr)
+
+    def doit(self, **hints):
+        return self
+
+
 def elementwise(function, expr):
     """Apply a scalar function to every entry of a matrix expression.
 
@@ -209,10 +225,9 @@ def elementwise(function, expr):
     is SymPy's own ``ElementwiseApplyFunction`` with a canonical Lambda.
     """
     body = function(T)  # a Lambda or a function class, applied to the canonical variable
-    lam = sp.Lambda(T, body)
-    # MatrixExpr.__new__ directly: ElementwiseApplyFunction's own constructor
-    # calls the function on 1x1 matrices to probe it, which our functions refuse.
-    return MatrixExpr.__new__(ElementwiseApplyFunction, lam, expr)
+    # (ElementwiseApplyFunction's own constructor calls the function on 1x1
+    # matrices to probe it; EntrywiseApply does not.)
+    return EntrywiseApply(sp.Lambda(T, body), expr)
 
 
 def canonical_lambda(lam: sp.Lambda) -> sp.Lambda:

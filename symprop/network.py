@@ -196,7 +196,11 @@ class Network:
 
     @staticmethod
     def _free_declarable(expr) -> set:
-        return {s for s in expr.free_symbols if isinstance(s, (sp.Symbol, MatrixSymbol)) and not s.name.startswith("_")}
+        # Not expr.free_symbols: SymPy recomputes it without a cache, which costs
+        # 2^depth on the DAG of a residual network.
+        return {
+            s for s in _postorder(expr) if isinstance(s, (sp.Symbol, MatrixSymbol)) and not s.name.startswith("_")
+        }
 
     def _check_derived_names(self, node_names):
         """Declared names may not collide with the names derive and emit make up."""
@@ -232,7 +236,7 @@ class Network:
 
     # ------------------------------------------------------------------
     def _name_intermediates(self) -> list:
-        loss = _canonical(self.loss)
+        loss = _factor_nested_sums(_canonical(self.loss))
         order = _postorder(loss)
         declared = set(self.declared)
 
@@ -259,6 +263,15 @@ class Network:
                 names[pred] = (label, "prediction", old[2], old[3])
             elif old is None:
                 names[pred] = (label, "prediction", None, None)
+        # A value used in two places (a residual sum feeding the next layer and
+        # the next sum) gets a name of its own, h1, h2, ...: otherwise each
+        # definition would repeat the whole chain below it.
+        shared = _shared_subexpressions(order)
+        hidden = 0
+        for e in order:
+            if e in shared and e not in names and e not in declared and not ops.is_leaf(e):
+                hidden += 1
+                names[e] = (f"h{hidden}", "hidden", None, None)
         if loss in names:
             raise DeclarationError("the loss is itself an activation; apply a loss op to it")
         names[loss] = ("L", "loss", None, None)
@@ -282,7 +295,9 @@ class Network:
 def _canonical(expr):
     """Give every elementwise Lambda the canonical variable (user Dummies differ each call)."""
     if not any(
-        isinstance(n, ElementwiseApplyFunction) and n.function.variables != (alg.T,) for n in _postorder(expr)
+        isinstance(n, ElementwiseApplyFunction)
+        and (n.function.variables != (alg.T,) or not isinstance(n, alg.EntrywiseApply))
+        for n in _postorder(expr)
     ):
         return expr
     memo: dict = {}
@@ -303,6 +318,65 @@ def _canonical(expr):
     return rebuild(expr)
 
 
+def _factor_nested_sums(expr):
+    """Write a sum that contains another sum of the expression as that sum plus the rest.
+
+    SymPy flattens ``f(W h + b) + h`` with ``h = a1 + x`` into ``a2 + a1 + x``, so
+    a residual chain arrives as sums of 2, 3, ... L terms.  Rewriting each as
+    the previous sum plus its new terms (h2 = a2 + h1) restores the shared
+    values the user wrote; they are then named (h1, h2, ...) and every equation
+    stays one layer long.
+    """
+    order = _postorder(expr)
+    sums = [e for e in order if isinstance(e, sp.MatAdd)]
+    if len(sums) < 2:
+        return expr
+    memo: dict = {}
+    rewritten_sums = []  # (argument set, rewritten sum), smaller sums first
+
+    def rebuild(e):
+        if e in memo:
+            return memo[e]
+        if isinstance(e, ElementwiseApplyFunction):
+            out = alg.elementwise(e.function, rebuild(e.expr))
+        elif ops.is_leaf(e) or isinstance(e, sp.Lambda):
+            out = e
+        else:
+            args = [rebuild(a) for a in e.args]
+            out = e if all(n is o for n, o in zip(args, e.args)) else e.func(*args)
+            if isinstance(out, sp.MatAdd):
+                terms = set(out.args)
+                best = None
+                for inner_terms, inner in rewritten_sums:
+                    if len(inner_terms) >= 2 and inner_terms < terms and (best is None or len(inner_terms) > len(best[0])):
+                        best = (inner_terms, inner)
+                if best is not None:
+                    rest = [a for a in out.args if a not in best[0]]
+                    out = sp.MatAdd(*rest, best[1])
+                rewritten_sums.append((terms, out))
+        memo[e] = out
+        return out
+
+    return rebuild(expr)
+
+
+def _children(node) -> list:
+    if isinstance(node, ElementwiseApplyFunction):
+        return [node.expr]
+    if ops.is_leaf(node) or isinstance(node, sp.Lambda):
+        return []
+    return list(node.args)
+
+
+def _shared_subexpressions(order) -> set:
+    """Subexpressions with two or more distinct parents in the expression DAG."""
+    parents: dict = {}
+    for node in order:
+        for child in set(_children(node)):
+            parents.setdefault(child, set()).add(node)
+    return {child for child, ps in parents.items() if len(ps) >= 2 and isinstance(child, (MatrixExpr, sp.Expr))}
+
+
 def _postorder(expr) -> list:
     """Unique subexpressions, each after its arguments (iterative: deep nets are deep)."""
     seen = set()
@@ -318,13 +392,7 @@ def _postorder(expr) -> list:
         if node in seen:
             continue
         stack.append((node, True))
-        if isinstance(node, ElementwiseApplyFunction):
-            children = [node.expr]
-        elif ops.is_leaf(node) or isinstance(node, (sp.Lambda,)):
-            children = []
-        else:
-            children = list(node.args)
-        for child in reversed(children):
+        for child in reversed(_children(node)):
             if child not in seen:
                 stack.append((child, False))
     return order

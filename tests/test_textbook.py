@@ -98,3 +98,19 @@ def test_equation_size_does_not_grow_with_depth(depth):
     d = symprop.mlp([3] * (depth + 1) + [2], hidden=symprop.sigmoid, loss=symprop.cross_entropy).derive()
     sizes = [sp.count_ops(s.expr) for s in d.steps if s.kind == "adjoint" and s.role == "pre-activation"]
     assert max(sizes) <= 8
+
+
+def test_residual_chain_is_named_and_stays_one_layer_long():
+    """SymPy flattens f(W h + b) + h into ever longer sums; symprop names h_l again."""
+    x, y = sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("y", 2, 1)
+    h, params = x, []
+    for layer in range(1, 7):
+        W, b = sp.MatrixSymbol(f"W{layer}", 3, 3), sp.MatrixSymbol(f"b{layer}", 3, 1)
+        params += [W, b]
+        h = symprop.tanh(W * h + b) + h
+    Wo = sp.MatrixSymbol("Wo", 2, 3)
+    net = symprop.Network(symprop.cross_entropy(symprop.softmax(Wo * h), y), params=params + [Wo], inputs=[x], targets=[y])
+    d = net.derive()
+    assert [n.name for n in net.nodes if n.role == "hidden"] == ["h1", "h2", "h3", "h4", "h5"]
+    assert text(d.step("h3").expr) == "a4 + h2" or text(d.step("h3").expr) == "h2 + a4"
+    assert max(sp.count_ops(s.expr) for s in d.steps) <= 8
