@@ -110,7 +110,7 @@ class ScalarFunctionBase(sp.Function):
         return self.rule.latex_call(inner, exp)
 
     def _sympystr(self, printer):
-        return f"{self.rule.name}({printer._print(self.args[0])})"
+        return self.rule.text_call(printer._print(self.args[0]))
 
 
 @dataclass(eq=False)

@@ -297,8 +297,17 @@ class TextPrinter(_SympyStrPrinter):
     def _print_Symbol(self, expr):
         return _HOLE_TEXT if expr == _HOLE else _text_name(expr.name)
 
+    def _print_Mul(self, expr):
+        # the learning rate leads, as in w - η ∂L/∂w
+        eta = sp.Symbol("eta")
+        if eta in expr.args:
+            return "η·" + self._print(expr / eta)
+        return super()._print_Mul(expr)
+
 
 def _text_name(name: str) -> str:
+    if name == "eta":
+        return "η"
     if name.startswith("delta"):
         return "δ" + name[5:]
     if name.startswith("Delta"):
