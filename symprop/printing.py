@@ -301,7 +301,10 @@ class TextPrinter(_SympyStrPrinter):
         # the learning rate leads, as in w - η ∂L/∂w
         eta = sp.Symbol("eta")
         if eta in expr.args:
-            return "η·" + self._print(expr / eta)
+            rest = expr / eta
+            if rest.could_extract_minus_sign():
+                return "-η·" + self._print(-rest)
+            return "η·" + self._print(rest)
         return super()._print_Mul(expr)
 
 
