@@ -20,122 +20,130 @@ KINKED = {"relu", "leaky_relu"}
 
 
 def hidden_activations():
-    return sorted(name for name, rule in ops.activations().items())
+    return sorted(ops.activations())
 
 
-def output_activation_for(loss_name, width, rng):
-    if loss_name == "cross_entropy":
-        return ops.softmax if width > 1 else ops.sigmoid
-    if loss_name == "binary_cross_entropy":
-        return ops.sigmoid
-    names = hidden_activations() + ["softmax"] if width > 1 else hidden_activations()
-    name = names[rng.integers(len(names))]
+@dataclass(frozen=True)
+class Spec:
+    """A network to build: what a generator drew (printed when a check fails)."""
+
+    widths: tuple  # n_0 ... n_L (all 1 for scalar networks)
+    activations: tuple  # one per layer; the last is the output's ("softmax" allowed)
+    loss: str  # a registry loss, or "squared" (a user-written (a - y)**2)
+    residual: bool = False  # skip connections around hidden layers of equal width
+    gated: bool = False  # layer 1 is sigmoid(Wg a) * tanh(Wh a), without bias
+    tied: bool = False  # layer 2 reuses W1^T (an autoencoder's decoder)
+    bias: bool = True
+    scalar: bool = False
+
+    def __str__(self):
+        flags = [k for k in ("residual", "gated", "tied", "scalar") if getattr(self, k)] + ([] if self.bias else ["no bias"])
+        return f"widths={list(self.widths)} activations={list(self.activations)} loss={self.loss} {' '.join(flags)}"
+
+
+def valid_spec(spec: Spec) -> Spec:
+    """Coerce a drawn spec into one that makes sense (losses need their output activation)."""
+    widths, acts = list(spec.widths), list(spec.activations)
+    depth = len(acts)
+    if spec.scalar:
+        widths = [1] * (depth + 1)
+        if spec.loss in ("binary_cross_entropy", "cross_entropy"):
+            acts[-1] = "sigmoid"
+        acts = ["identity" if a == "softmax" else a for a in acts]
+        return Spec(tuple(widths), tuple(acts), spec.loss if spec.loss != "cross_entropy" else "binary_cross_entropy",
+                    scalar=True)
+    loss = "mse" if spec.loss == "squared" else spec.loss
+    if loss == "cross_entropy":
+        acts[-1] = "softmax" if widths[-1] > 1 else "sigmoid"
+        if widths[-1] == 1:
+            loss = "binary_cross_entropy"
+    elif loss == "binary_cross_entropy":
+        acts[-1] = "sigmoid"
+    elif acts[-1] == "softmax" and widths[-1] == 1:
+        acts[-1] = "identity"
+    acts = [a if i == depth - 1 or a != "softmax" else "tanh" for i, a in enumerate(acts)]
+    tied = spec.tied and depth >= 2
+    if tied:
+        widths[2] = widths[0]
+    gated = spec.gated and depth >= 2
+    return Spec(tuple(widths), tuple(acts), loss, spec.residual, gated, tied, spec.bias, False)
+
+
+def random_spec(rng, depth=None, scalar=None, residual=None, gated=None, tied=None, bias=None, loss=None) -> Spec:
+    scalar = rng.random() < 0.2 if scalar is None else scalar
+    depth = int(rng.integers(1, 5)) if depth is None else depth
+    names = hidden_activations()
+    acts = tuple(names[rng.integers(len(names))] for _ in range(depth - 1)) + (
+        (names + ["softmax"])[rng.integers(len(names) + 1)],
+    )
+    losses = sorted(ops.LOSSES) + (["squared"] if scalar else [])
+    return valid_spec(
+        Spec(
+            widths=tuple(int(rng.integers(1, 5)) for _ in range(depth + 1)),
+            activations=acts,
+            loss=loss or losses[rng.integers(len(losses))],
+            residual=rng.random() < 0.3 if residual is None else residual,
+            gated=rng.random() < 0.2 if gated is None else gated,
+            tied=rng.random() < 0.2 if tied is None else tied,
+            bias=rng.random() < 0.85 if bias is None else bias,
+            scalar=scalar,
+        )
+    )
+
+
+def _activation(name):
     return ops.softmax if name == "softmax" else ops.FUNCTIONS[name]
 
 
-@dataclass
-class Recipe:
-    """What was drawn, for messages when a check fails."""
-
-    seed: int
-    widths: list
-    activations: list
-    loss: str
-    residual: bool
-    gated: bool
-    tied: bool
-    bias: bool
-    scalar: bool
-
-    def __str__(self):
-        return (
-            f"seed={self.seed} widths={self.widths} activations={self.activations} loss={self.loss} "
-            f"residual={self.residual} gated={self.gated} tied={self.tied} bias={self.bias} scalar={self.scalar}"
-        )
-
-
-def random_network(seed: int, depth=None, scalar=None, residual=None, gated=None, tied=None, bias=None, loss=None):
-    rng = np.random.default_rng(seed)
-    if scalar is None:
-        scalar = rng.random() < 0.2
-    if scalar:
-        return _random_scalar_network(seed, rng, depth, loss)
-    depth = int(rng.integers(1, 5)) if depth is None else depth
-    loss_name = loss or sorted(ops.LOSSES)[rng.integers(len(ops.LOSSES))]
-    residual = rng.random() < 0.3 if residual is None else residual
-    gated = rng.random() < 0.2 if gated is None else gated
-    tied = rng.random() < 0.2 if tied is None else tied
-    bias = rng.random() < 0.85 if bias is None else bias
-
-    widths = [int(rng.integers(1, 5)) for _ in range(depth + 1)]
-    if tied:
-        depth = max(depth, 2)
-        while len(widths) < depth + 1:
-            widths.append(int(rng.integers(1, 5)))
-        widths[2] = widths[0]  # layer 2 reuses W1^T: maps n1 back to n0
+def build_network(spec: Spec, name: str = "random network"):
+    if spec.scalar:
+        return _build_scalar(spec, name)
+    widths, depth = spec.widths, len(spec.activations)
     x = sp.MatrixSymbol("x", widths[0], 1)
     y = sp.MatrixSymbol("y", widths[-1], 1)
-    params, acts = [], []
+    params = []
     a = x
-    previous = None
     for layer in range(1, depth + 1):
         n_in, n_out = widths[layer - 1], widths[layer]
-        last = layer == depth
-        if tied and layer == 2:
-            W = params[0].T if isinstance(params[0], sp.MatrixSymbol) else None
-            z = W * a
-        elif gated and not last and layer == 1:
-            Wg = sp.MatrixSymbol(f"Wg{layer}", n_out, n_in)
-            Wh = sp.MatrixSymbol(f"Wh{layer}", n_out, n_in)
+        if spec.gated and layer == 1:
+            Wg = sp.MatrixSymbol("Wg1", n_out, n_in)
+            Wh = sp.MatrixSymbol("Wh1", n_out, n_in)
             params += [Wg, Wh]
-            acts.append("gate")
-            previous, a = a, sp.HadamardProduct(ops.sigmoid(Wg * a), ops.tanh(Wh * a))
+            a = sp.HadamardProduct(ops.sigmoid(Wg * a), ops.tanh(Wh * a))
             continue
+        if spec.tied and layer == 2:
+            z = params[0].T * a  # the decoder reuses the first weight matrix, transposed
         else:
             W = sp.MatrixSymbol(f"W{layer}", n_out, n_in)
             params.append(W)
             z = W * a
-        if bias:
+        if spec.bias:
             b = sp.MatrixSymbol(f"b{layer}", n_out, 1)
             params.append(b)
             z = z + b
-        f = output_activation_for(loss_name, n_out, rng) if last else _hidden(rng)
-        acts.append(f.name)
-        out = f(z)
-        if residual and not last and n_out == n_in and a is not x:
+        out = _activation(spec.activations[layer - 1])(z)
+        if spec.residual and layer < depth and n_out == n_in and layer > 1:
             out = out + a  # skip connection around this layer
-        previous, a = a, out
-    loss_rule = ops.LOSSES[loss_name]
-    if loss_name == "binary_cross_entropy" and acts[-1] != "sigmoid":
-        loss_rule = ops.mse
-    recipe = Recipe(seed, widths, acts, loss_rule.name, residual, gated, tied, bias, False)
-    net = symprop.Network(loss_rule(a, y), params=params, inputs=[x], targets=[y], name=f"random {seed}")
-    return net, recipe
+        a = out
+    return symprop.Network(ops.LOSSES[spec.loss](a, y), params=params, inputs=[x], targets=[y], name=name)
 
 
-def _hidden(rng):
-    names = hidden_activations()
-    return ops.FUNCTIONS[names[rng.integers(len(names))]]
-
-
-def _random_scalar_network(seed, rng, depth, loss):
-    depth = int(rng.integers(1, 4)) if depth is None else depth
+def _build_scalar(spec: Spec, name: str):
     x, y = sp.symbols("x y")
-    params, acts = [], []
+    params = []
     a = x
-    for layer in range(1, depth + 1):
+    for layer, act in enumerate(spec.activations, start=1):
         w, b = sp.symbols(f"w{layer} b{layer}")
         params += [w, b]
-        f = _hidden(rng) if layer < depth else ops.sigmoid
-        acts.append(f.name)
-        a = f(w * a + b)
-    loss_name = loss or ["mse", "binary_cross_entropy", "squared"][rng.integers(3)]
-    if loss_name == "squared":
-        loss_expr = (a - y) ** 2
-    else:
-        loss_expr = ops.LOSSES[loss_name](a, y)
-    recipe = Recipe(seed, [1] * (depth + 1), acts, loss_name, False, False, False, True, True)
-    return symprop.Network(loss_expr, params=params, inputs=[x], targets=[y], name=f"random scalar {seed}"), recipe
+        a = _activation(act)(w * a + b)
+    loss = (a - y) ** 2 if spec.loss == "squared" else ops.LOSSES[spec.loss](a, y)
+    return symprop.Network(loss, params=params, inputs=[x], targets=[y], name=name)
+
+
+def random_network(seed: int, **options):
+    """(network, spec) drawn from ``seed``; options fix parts of the spec."""
+    spec = random_spec(np.random.default_rng(seed), **options)
+    return build_network(spec, name=f"random network {seed}"), spec
 
 
 # ---------------------------------------------------------------------------
