@@ -124,6 +124,10 @@ def _compile_pdf(tex_path: Path, pdf_target, force: bool) -> Path:
 def cmd_derive(args) -> int:
     from .loader import load_network
 
+    if args.pdf:
+        from .render import pdflatex_path
+
+        pdflatex_path()  # no pdflatex: say so before writing anything
     net = load_network(args.model)
     derivation = net.derive()
     print(derivation)
