@@ -88,7 +88,7 @@ def latex_name(name: str, bracket_layers: bool = True, derivative_names=None) ->
     example = name.endswith("__i")
     core = name[:-3] if example else name
     if is_derivative_name(core, derivative_names):
-        inner = latex_name(core[1:] + ("__i" if example else ""), bracket_layers)
+        inner = latex_name(core[1:] + ("__i" if example else ""), bracket_layers, derivative_names)
         return rf"\frac{{\partial L}}{{\partial {inner}}}"
     match = _TRAILING_DIGITS.match(core)
     if match and match.group(1) and not match.group(1).endswith("_"):

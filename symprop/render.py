@@ -136,6 +136,8 @@ def format_number(value: float) -> str:
         return r"\infty" if value > 0 else (r"-\infty" if value < 0 else r"\mathrm{NaN}")
     if value == 0:
         return "0"
+    if value.is_integer() and abs(value) < 1e6:
+        return str(int(value))
     rounded = float(f"{value:.{SIGNIFICANT}g}")
     if rounded.is_integer() and abs(rounded) < 10**SIGNIFICANT:
         return str(int(rounded))
@@ -261,6 +263,7 @@ class _Notes:
         )
         self.printer = LatexPrinter(self.printer_settings)
         self.numbers: list = []
+        self.notes_made: set = set()
         self.values = None
         self.learning_rate = None
         if values is not None:
@@ -308,8 +311,13 @@ class _Notes:
     def p(self, *parts) -> Block:
         return Block("text", text=self.fmt.prose(*parts))
 
-    def note(self, *parts) -> Block:
-        return Block("note", text=self.fmt.prose(*parts))
+    def note(self, *parts) -> Optional[Block]:
+        """A one-line note; None if the same note was already made (W^T appears in several steps)."""
+        text = self.fmt.prose(*parts)
+        if text in self.notes_made:
+            return None
+        self.notes_made.add(text)
+        return Block("note", text=text)
 
     def reason(self, text: str) -> str:
         """A form's reason as a math-mode annotation; substitutions cite the equation."""
@@ -339,7 +347,9 @@ class _Notes:
         sections.append(self.update_section())
         if self.values is not None:
             sections.extend(self.worked_sections())
-        sections = [Section(self.fmt.escape(sec.title), sec.level, sec.blocks) for sec in sections]
+        sections = [
+            Section(self.fmt.escape(sec.title), sec.level, tuple(b for b in sec.blocks if b is not None)) for sec in sections
+        ]
         title = self.fmt.escape(f"Backpropagation in the {self.net.name}")
         subtitle = self.fmt.prose("Every step of the backward pass, derived by symprop")
         comment = "%" if self.fmt.name == "tex" else "<!--"
@@ -417,14 +427,20 @@ class _Notes:
             return None
         rule = expr.rule
         prediction, target = expr.prediction, expr.target
+        n = rule.outputs(prediction)
+        if n == 1 and all(isinstance(e, sp.MatrixSymbol) for e in (prediction, target)):
+            # one output: the scalar formula reads better than a sum over k = 1..1
+            prediction, target = sp.Symbol(prediction.name), sp.Symbol(target.name)
         if not isinstance(prediction, sp.MatrixExpr):
             return self.tex(rule.explicit(prediction, target) * rule.factor(prediction))
-        n = rule.outputs(prediction)
         return rule.latex_definition.format(p=self._indexable(prediction), t=self._indexable(target), n=n)
 
     def _indexable(self, expr) -> str:
+        """``expr`` ready for a subscript k: y_k, {y_{true}}_k, (W x)_k."""
         tex = self.tex(expr)
-        return tex if isinstance(expr, sp.MatrixSymbol) else rf"\left({tex}\right)"
+        if not isinstance(expr, sp.MatrixSymbol):
+            return rf"\left({tex}\right)"
+        return f"{{{tex}}}" if "_" in tex else tex  # braces: no double subscript
 
     def loss_reduction_note(self) -> Optional[Block]:
         loss = self.net.loss_node.definition
@@ -490,7 +506,7 @@ class _Notes:
                 "The computation graph, one box per layer (its values and, below, its parameters); "
                 "the forward pass runs left to right, the backward pass right to left."
             ))
-        elif self.values is not None and (node_values or edge_gradients):
+        elif self.values is not None and edge_gradients:
             blocks.append(self.p(
                 "The computation graph of the worked example: each node shows its forward value; "
                 "each edge, in red, the gradient of the loss that flows back along it."
@@ -826,7 +842,7 @@ class _Notes:
             ))
         if outer:
             blocks.append(self.note(
-                "Note: one matrix product of a ", Math(r"n \times m"), " and an ", Math(r"m \times k"),
+                "Note: one matrix product of an ", Math(r"n \times m"), " and an ", Math(r"m \times k"),
                 " matrix adds up the ", Math("m"), " outer products of the single examples.",
             ))
         return Section("A mini-batch", 1, tuple(blocks))
@@ -1247,7 +1263,11 @@ def compile_pdf(tex_path, pdf_path, force: bool = False) -> Path:
     with tempfile.TemporaryDirectory(prefix="symprop-latex-") as tmp:
         work = Path(tmp)
         (work / "notes.tex").write_bytes(source)
-        env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")  # reproducible PDF metadata
+        env = dict(
+            os.environ,
+            SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1",  # reproducible PDF metadata
+            TEXINPUTS=f"{tex_path.resolve().parent}{os.pathsep}",  # \input finds the .tex's neighbours
+        )
         for _ in range(3):
             try:
                 run = subprocess.run(
