@@ -202,6 +202,7 @@ class Block:
     header: tuple = ()
     rows: tuple = ()
     graph: object = None
+    inline_notes: bool = False  # equations: each note right after its line, not in a column
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,8 @@ class _Notes:
             derivative_names=self.derivative_names | {n + EXAMPLE_SUFFIX for n in self.derivative_names},
         )
         self.printer = LatexPrinter(self.printer_settings)
+        # the variable of f(z) and f'(z) in general, unless the network has a node named z
+        self.dummy = sp.Symbol("t" if "z" in self.nodes or "z" in self.declared else "z")
         self.numbers: list = []
         self.notes_made: set = set()
         self.values = None
@@ -456,7 +459,7 @@ class _Notes:
         return None
 
     def activation_definitions(self) -> list:
-        z = sp.Symbol("z")
+        z = self.dummy
         seen = []
         for n in self.net.nodes:
             if n.activation and n.activation not in seen:
@@ -470,9 +473,9 @@ class _Notes:
                 definition = rule.definition(z)
                 if isinstance(definition, sp.Function) and definition.args == (z,):
                     definition = definition.rewrite(sp.exp)  # tanh(z) in exponentials, not "tanh(z)"
-                lines.append(Equation(rule.latex_call("z"), "=", self.tex(definition)))
+                lines.append(Equation(rule.latex_call(self.dummy.name), "=", self.tex(definition)))
             else:
-                lhs, rhs = rule.latex_definition.format(z="z").split(" = ", 1)
+                lhs, rhs = rule.latex_definition.format(z=self.dummy.name).split(" = ", 1)
                 lines.append(Equation(lhs, "=", rhs))
         return lines
 
@@ -532,14 +535,15 @@ class _Notes:
         ]
         sections = [Section("The backward pass", 1, tuple(intro))]
         groups = self._backward_groups()
-        top = max((n.layer for n in self.net.nodes if n.layer is not None), default=None)
+        output = {n.layer for n in self.net.nodes if n.role == "prediction" and n.layer is not None}
+        layers = {n.layer for n in self.net.nodes if n.layer is not None}
         for key, steps in groups:
             if key == "input":
                 title = "The gradient with respect to the input"
             elif key is None:
                 title = "The loss and the prediction"
-            elif key == top:
-                title = f"The output layer (layer {key})" if top > 1 else "The output layer"
+            elif key in output:
+                title = f"The output layer (layer {key})" if len(layers) > 1 else "The output layer"
             else:
                 title = f"Layer {key}"
             blocks = []
@@ -582,7 +586,7 @@ class _Notes:
             ))
         else:
             blocks.append(self.p("The gradient of the parameter ", Math(self.name(s.of)), ":"))
-        blocks.append(Block("equations", equations=tuple(self.step_equations(s))))
+        blocks.append(self.equations(self.step_equations(s)))
         blocks.extend(self.step_notes(s, node))
         return blocks
 
@@ -617,11 +621,11 @@ class _Notes:
         return blocks
 
     def activation_derivative(self, rule, s, act_node) -> list:
-        z = sp.Symbol("z")
+        z = self.dummy
         lines = []
         if rule.latex:
             general = rule.derivative.xreplace({T: z, ops.U: rule.function(z)})
-            lines.append(Equation(_prime(rule, "z"), "=", self.tex(general)))
+            lines.append(Equation(_prime(rule, self.dummy.name), "=", self.tex(general)))
         if s.local_derivative is not None:
             local = self.tex(s.local_derivative)
             if self.scalar:
@@ -648,15 +652,35 @@ class _Notes:
         generic = self.generic_chain(s)
         if generic is not None:
             lines.append(Equation(lhs, "=", generic[0], note=generic[1]))
-        forms = list(s.forms) or [type("F", (), {"expr": s.expr, "reason": "chain rule"})()]
-        for i, form in enumerate(forms):
-            reason = form.reason
+        forms = [(f.expr, f.reason) for f in s.forms] or [(s.expr, "chain rule")]
+        for i, (expr, reason) in enumerate(forms):
             if i == 0 and generic is not None:
                 reason = generic[2]
-            lines.append(Equation(lhs if not lines else "", "=", self.tex(form.expr), note=self.reason(reason)))
+            lines.append(Equation(lhs if not lines else "", "=", self.tex(expr), note=self.reason(reason)))
         last = lines[-1]
         lines[-1] = Equation(last.lhs, last.rel, last.rhs, last.note, str(s.number), f"({s.number})")
         return lines
+
+    def equations(self, lines) -> Block:
+        """An aligned block; reasons in a column of their own unless a line is too long for that.
+
+        The column of reasons is as wide as the widest reason on every line, so
+        a long form would run into the margin: then each reason follows its
+        own line, or goes below it.
+        """
+        def width(e):
+            return _visible_width(e.lhs + e.rhs + e.note) + NOTE_GAP
+
+        if all(width(e) <= MAX_LINE_WIDTH for e in lines):
+            return Block("equations", equations=tuple(lines))
+        out = []
+        for e in lines:
+            if e.note and width(e) > MAX_LINE_WIDTH:
+                out.append(Equation(e.lhs, e.rel, e.rhs))
+                out.append(Equation("", "", "", note=e.note, tag=e.tag, label=e.label))
+            else:
+                out.append(e)
+        return Block("equations", equations=tuple(out), inline_notes=True)
 
     def generic_chain(self, s):
         """(the chain rule in partial-derivative notation, its note, the note of the first form) or None."""
@@ -925,18 +949,18 @@ class _Notes:
         self._record(s.key, value)
         lhs = self.tex(s.symbol)
         if not self.scalar:
-            return [Equation(lhs, rel, rf"{self.tex(s.expr)} = {format_value(value)}")]
+            return _equation_chain(lhs, rel, [self.tex(s.expr), format_value(value)])
         expr = s.expr
         if s.kind == "loss" and ops.is_loss_node(expr):
             expr = expr.rule.explicit(expr.prediction, expr.target) * expr.rule.factor(expr.prediction)
-        return [Equation(lhs, rel, self.worked_chain(expr, value))]
+        return _equation_chain(lhs, rel, self.worked_chain(expr, value))
 
     def worked_backward(self, s) -> list:
         value = self.values[s.key]
         self._record(s.key, value)
         lhs = self.tex(s.symbol)
         if not self.scalar:
-            return [Equation(lhs, "=", rf"{self.tex(s.expr)} = {format_value(value)}")]
+            return _equation_chain(lhs, "=", [self.tex(s.expr), format_value(value)])
         lines = []
         terms_symbolic, terms_numbers = [], []
         for c in s.contributions:
@@ -946,7 +970,7 @@ class _Notes:
             partial = self.partial(c.consumer, s.of)
             if c.upstream == 1 and len(s.contributions) == 1:
                 continue  # the loss itself: the line below differentiates it directly
-            lines.append(Equation(partial, "=", self.worked_chain(c.local, local_value)))
+            lines.extend(_equation_chain(partial, "=", self.worked_chain(c.local, local_value)))
             if c.upstream == 1:  # the loss uses the value directly, besides through other nodes
                 terms_symbolic.append(partial)
                 terms_numbers.append(_substitution(local_value))
@@ -955,24 +979,22 @@ class _Notes:
             terms_symbolic.append(rf"{self.tex(c.upstream)} \cdot {partial}")
             terms_numbers.append(rf"{_substitution(upstream_value)} \cdot {_substitution(local_value)}")
         if terms_symbolic:
-            lines.append(Equation(
-                lhs, "=", rf"{' + '.join(terms_symbolic)} = {' + '.join(terms_numbers)} = {format_number(value)}"
-            ))
+            lines.extend(_equation_chain(lhs, "=", [" + ".join(terms_symbolic), " + ".join(terms_numbers), format_number(value)]))
         else:  # the gradient of the loss itself
-            lines.append(Equation(lhs, "=", self.worked_chain(s.expr, value)))
+            lines.extend(_equation_chain(lhs, "=", self.worked_chain(s.expr, value)))
         if len(s.forms) > 1 and terms_symbolic:
             # the closed form gives the same number: a check students can do by hand
-            lines.append(Equation(lhs, "=", self.worked_chain(s.expr, value), note=rf"\text{{by ({s.number})}}"))
+            lines.extend(_equation_chain(lhs, "=", self.worked_chain(s.expr, value), note=rf"\text{{by ({s.number})}}"))
         return lines
 
-    def worked_chain(self, expr, value) -> str:
-        """expression = expression with the numbers = value, without repeating itself."""
+    def worked_chain(self, expr, value) -> list:
+        """[expression, expression with the numbers, value], without repeating itself."""
         parts = [self.tex(expr), self.with_numbers(expr), format_number(value)]
         out = []
         for part in parts:
             if not out or out[-1] != part:
                 out.append(part)
-        return " = ".join(out)
+        return out
 
     def gradient_size_table(self) -> Block:
         rows = []
@@ -1023,11 +1045,46 @@ class _Notes:
                 if _is_scalar_value(value):
                     substitutions[sym.name] = _substitution(float(np.asarray(value).reshape(-1)[0]))
         printer = LatexPrinter(dict(self.printer_settings, values=substitutions))
-        return printer.doprint(expr)
+        # a bracketed negative number as a function's argument: sigma((-0.67)) -> sigma(-0.67)
+        return _DOUBLE_BRACKETS.sub(r"\\left(\1\\right)", printer.doprint(expr))
 
 
 class _TooMany(Exception):
     pass
+
+
+_DOUBLE_BRACKETS = re.compile(r"\\left\(\\left\((-[^()]*?)\\right\)\\right\)")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+_MATRIX = re.compile(r"\\begin\{bmatrix\}(.*?)\\end\{bmatrix\}")
+MAX_LINE_WIDTH = 78  # characters of printed maths that fit on a line of the page, roughly
+NOTE_GAP = 14  # the space align* leaves between an equation and its note, and the number
+
+
+def _visible_width(tex: str) -> int:
+    """A rough width of printed LaTeX maths in characters (over-estimates fractions)."""
+    tex = _MATRIX.sub(lambda m: "x" * (4 + max(len(row) for row in m.group(1).split(r"\\"))), tex)
+    tex = tex.replace(r"\left", "").replace(r"\right", "").replace(r"\frac", "")
+    tex = re.sub(r"\\(mathrm|operatorname|text|mathbf|hat)", "", tex)
+    tex = _COMMAND.sub(lambda m: "xxx" if m.group(0)[1:] in _WORD_MACROS else "x", tex)
+    # binary operators and relations are set with space around them
+    spaced = len(re.findall(r" [-+=] | \\(cdot|odot|oslash) ", tex))
+    return len(re.sub(r"[{}^_\s]", "", tex)) + 2 * spaced
+
+
+_WORD_MACROS = {"log", "exp", "tanh", "max", "min", "sin", "cos", "diag", "tr"}
+
+
+def _equation_chain(lhs: str, rel: str, parts: list, note: str = "") -> list:
+    """lhs = part = part = ..., continued on the next lines when it would not fit."""
+    one_line = " = ".join(parts)
+    if len(parts) == 1 or _visible_width(lhs + one_line) <= MAX_LINE_WIDTH:
+        return [Equation(lhs, rel, one_line, note=note)]
+    rest = " = ".join(parts[1:])
+    if _visible_width(rest) <= MAX_LINE_WIDTH:
+        return [Equation(lhs, rel, parts[0]), Equation("", "=", rest, note=note)]
+    lines = [Equation(lhs, rel, parts[0])]
+    lines += [Equation("", "=", part) for part in parts[1:-1]]
+    return lines + [Equation("", "=", parts[-1], note=note)]
 
 
 # ==========================================================================

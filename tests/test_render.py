@@ -73,10 +73,18 @@ def test_worked_numbers_are_the_engines_numbers(name):
 
 
 def _printed(tex: str, lhs: str) -> float:
-    """The number at the end of the worked-example line of ``lhs`` (the last '= number')."""
-    for line in tex.splitlines():
-        if line.strip().startswith(lhs + " &") and re.search(r"= (-?[\d.]+)( \\\\)?$", line.strip()):
-            return float(re.search(r"= (-?[\d.]+)( \\\\)?$", line.strip()).group(1))
+    """The number that ends the worked-example equation of ``lhs`` (possibly continued on the next lines)."""
+    lines = [line.strip() for line in tex.splitlines()]
+    number = re.compile(r"= (-?[\d.]+)( \\\\)?$")
+    for i, line in enumerate(lines):
+        if line.startswith(lhs + " &"):
+            j = i + 1
+            while j < len(lines) and lines[j].startswith("&"):  # its continuation lines
+                j += 1
+            for follow in lines[i:j]:
+                found = number.search(follow)
+                if found:
+                    return float(found.group(1))
     raise AssertionError(f"no worked line for {lhs}")
 
 
@@ -167,8 +175,9 @@ def test_every_final_equation_is_in_the_notes_with_its_number(name):
         all_lines = tex.splitlines()
         tagged = [i for i, line in enumerate(all_lines) if rf"\tag{{{s.number}}}" in line]
         assert len(tagged) == 1, (s.number, tagged)
-        # the loss op is written out on the tagged line below its own
-        shown = all_lines[tagged[0] - 1 : tagged[0] + 1] if s.kind == "loss" else all_lines[tagged[0] : tagged[0] + 1]
+        # the loss op is written out on the tagged line below its own, and a
+        # long form has its reason and number on the line below it
+        shown = all_lines[tagged[0] - 1 : tagged[0] + 1]
         assert any(final in line for line in shown), (s.number, final, shown)
 
 
