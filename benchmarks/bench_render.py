@@ -53,11 +53,11 @@ def main(depths) -> int:
         start = time.perf_counter()
         net.derive().latex(standalone=True)
         t_first = time.perf_counter() - start
-        t_derive, d = best_of(lambda: net.derive())
-        t_tex, tex = best_of(lambda: d.latex(standalone=True))
-        t_md, _ = best_of(lambda: d.markdown())
+        t_derive, d = best_of(net.derive)
+        t_tex, tex = best_of(lambda d=d: d.latex(standalone=True))
+        t_md, _ = best_of(d.markdown)
         values = random_values(net)
-        t_values, _ = best_of(lambda: d.latex(standalone=True, values=values))
+        t_values, _ = best_of(lambda d=d, values=values: d.latex(standalone=True, values=values))
         print(f"{depth:6d} {t_first:17.3f}s | {'':10} {t_derive:7.3f}s {t_tex:7.3f}s {t_md:7.3f}s {t_values:11.3f}s"
               f" {len(tex) // 1024:5d}KB")
     return 0

@@ -172,7 +172,7 @@ def _compact(network, nodes, label) -> Graph:
             if not dots_added:
                 hidden = len(elided)
                 compact_nodes.append(
-                    _Node("dots", "ellipsis", rf"\cdots", "...", [], value=rf"\text{{{hidden} layers}}", value_text=f"{hidden} layers")
+                    _Node("dots", "ellipsis", r"\cdots", "...", [], value=rf"\text{{{hidden} layers}}", value_text=f"{hidden} layers")
                 )
                 dots_added = True
             continue

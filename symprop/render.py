@@ -21,7 +21,7 @@ import re
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -892,7 +892,7 @@ class _Notes:
             self.p(
                 "Gradient descent (SGD) with learning rate ", Math(r"\eta"),
                 " moves every parameter a small step against its gradient",
-                " (for a mini-batch, the batch gradients above):" if not self.scalar or True else ":",
+                " (for a mini-batch, the batch gradients above):",
             ),
             Block("equations", equations=tuple(lines)),
         ]
@@ -966,7 +966,6 @@ class _Notes:
         for c in s.contributions:
             local_value = self.evaluate_expr(c.local)
             self._record(f"local:{c.consumer}/{s.of}", local_value)
-            local_tex = self.tex(c.local)
             partial = self.partial(c.consumer, s.of)
             if c.upstream == 1 and len(s.contributions) == 1:
                 continue  # the loss itself: the line below differentiates it directly
