@@ -40,6 +40,9 @@ from .printing import text as plain_text
 SIGNIFICANT = 4  # significant figures of the worked example's numbers
 MAX_MATRIX_SIDE = 8  # larger values are summarised by shape and norm, not printed in full
 DEFAULT_LEARNING_RATE = 0.1
+OPTIMIZERS = ("sgd", "momentum", "adam")
+MOMENTUM = 0.9
+ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 
 # ==========================================================================
 # Escaping
@@ -239,7 +242,10 @@ class Document:
 class _Notes:
     """Builds the Document of one derivation for one output format."""
 
-    def __init__(self, derivation, fmt: _Format, values=None, learning_rate=None):
+    def __init__(self, derivation, fmt: _Format, values=None, learning_rate=None, optimizer: str = "sgd"):
+        if optimizer not in OPTIMIZERS:
+            raise SympropError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        self.optimizer = optimizer
         self.d = derivation
         self.net = derivation.network
         self.fmt = fmt
@@ -886,17 +892,55 @@ class _Notes:
         lines = []
         for s in self.steps:
             if s.kind == "update":
-                lines.append(Equation(self.tex(s.symbol), r"\leftarrow", self.tex(s.expr), tag=str(s.number),
-                                      label=f"({s.number})"))
-        blocks = [
-            self.p(
+                lines.extend(self.update_rule(s))
+        if self.optimizer == "sgd":
+            intro = self.p(
                 "Gradient descent (SGD) with learning rate ", Math(r"\eta"),
                 " moves every parameter a small step against its gradient",
                 " (for a mini-batch, the batch gradients above):",
-            ),
-            Block("equations", equations=tuple(lines)),
+            )
+        elif self.optimizer == "momentum":
+            intro = self.p(
+                "SGD with momentum keeps a velocity ", Math(r"v"), " per parameter, zero at the start, "
+                "that accumulates past gradients (momentum ", Math(rf"\mu = {format_number(MOMENTUM)}"),
+                ", learning rate ", Math(r"\eta"), "):",
+            )
+        else:
+            intro = self.p(
+                "Adam keeps running means of each gradient and of its square, ", Math("m"), " and ", Math("v"),
+                ", zero at the start, and divides one by the square root of the other, entry by entry (",
+                Math(rf"\beta_1 = {format_number(ADAM_BETA1)}"), ", ", Math(rf"\beta_2 = {format_number(ADAM_BETA2)}"),
+                ", ", Math(rf"\epsilon = {format_number(ADAM_EPSILON)}"), "; at step ", Math("t"),
+                ", counted from 1, the bias-corrected means are ", Math(r"\hat{m} = m / (1 - \beta_1^{t})"), " and ",
+                Math(r"\hat{v} = v / (1 - \beta_2^{t})"), "):",
+            )
+        return Section("The update rule", 1, (intro, Block("equations", equations=tuple(lines))))
+
+    def update_rule(self, s) -> list:
+        """The optimizer's equations for one parameter; the last one is the numbered update."""
+        theta = self.tex(s.symbol)
+        grad = self.tex(self.by_name["d" + s.of].symbol)
+        tag = dict(tag=str(s.number), label=f"({s.number})")
+        if self.optimizer == "sgd":
+            return [Equation(theta, r"\leftarrow", self.tex(s.expr), **tag)]
+        if self.optimizer == "momentum":
+            v = rf"v_{{{theta}}}"
+            return [
+                Equation(v, r"\leftarrow", rf"\mu {v} + {grad}"),
+                Equation(theta, r"\leftarrow", rf"{theta} - \eta {v}", **tag),
+            ]
+        m, v = rf"m_{{{theta}}}", rf"v_{{{theta}}}"
+        square = rf"{grad} \odot {grad}" if isinstance(s.symbol, sp.MatrixSymbol) else rf"\left({grad}\right)^{{2}}"
+        m_hat, v_hat = rf"\hat{{m}}_{{{theta}}}", rf"\hat{{v}}_{{{theta}}}"
+        if isinstance(s.symbol, sp.MatrixSymbol):
+            update = rf"{theta} - \eta \, {m_hat} \oslash \left(\sqrt{{{v_hat}}} + \epsilon\right)"
+        else:
+            update = rf"{theta} - \eta \frac{{{m_hat}}}{{\sqrt{{{v_hat}}} + \epsilon}}"
+        return [
+            Equation(m, r"\leftarrow", rf"\beta_1 {m} + \left(1 - \beta_1\right) {grad}"),
+            Equation(v, r"\leftarrow", rf"\beta_2 {v} + \left(1 - \beta_2\right) {square}"),
+            Equation(theta, r"\leftarrow", update, **tag),
         ]
-        return Section("The update rule", 1, tuple(blocks))
 
     # -- 7. the worked example -----------------------------------------------------
     def worked_sections(self) -> list:
@@ -936,12 +980,36 @@ class _Notes:
         updates = []
         for s in self.steps:
             if s.kind == "update":
-                updates.extend(self.worked_line(s, rel=r"\leftarrow"))
+                updates.extend(self.worked_update(s))
+        what = {"sgd": "gradient descent", "momentum": "SGD with momentum, from a zero velocity",
+                "adam": "Adam, from zero means"}[self.optimizer]
         sections.append(Section("Update", 2, (
-            self.p("One step of gradient descent with ", Math(rf"\eta = {format_number(self.learning_rate)}"), ":"),
-            Block("equations", equations=tuple(updates)),
+            self.p(f"The first step of {what}, with ", Math(rf"\eta = {format_number(self.learning_rate)}"), ":"),
+            self.equations(updates),
         )))
         return sections
+
+    def worked_update(self, s) -> list:
+        if self.optimizer == "sgd":
+            return self.worked_line(s, rel=r"\leftarrow")
+        theta = np.asarray(self.given[s.of], dtype=float)
+        gradient = np.asarray(self.values[f"dL/d{s.of}"], dtype=float).reshape(theta.shape)
+        if self.optimizer == "momentum":
+            # v = mu * 0 + g: the first step is plain gradient descent
+            new = theta - self.learning_rate * gradient
+            steps = [(rf"v_{{{self.tex(s.symbol)}}}", gradient)]
+        else:
+            # m-hat = g and v-hat = g * g at t = 1: each entry moves by about eta against its sign
+            m, v = (1 - ADAM_BETA1) * gradient, (1 - ADAM_BETA2) * gradient * gradient
+            new = theta - self.learning_rate * (m / (1 - ADAM_BETA1)) / (np.sqrt(v / (1 - ADAM_BETA2)) + ADAM_EPSILON)
+            steps = [(rf"m_{{{self.tex(s.symbol)}}}", m), (rf"v_{{{self.tex(s.symbol)}}}", v)]
+        lines = []
+        for name, value in steps:
+            self._record(f"{self.optimizer}:{name}", value)
+            lines.append(Equation(name, "=", format_value(value)))
+        self._record(f"{self.optimizer}:{s.name}", new)
+        lines.append(Equation(self.tex(s.symbol), r"\leftarrow", format_value(new)))
+        return lines
 
     def worked_line(self, s, rel="=") -> list:
         """lhs = expression = expression with the numbers = value (scalars); lhs = expression = value (arrays)."""
@@ -1191,24 +1259,28 @@ def _render(template: str, **context) -> str:
 # ==========================================================================
 
 
-def document(derivation, fmt: str = "tex", values=None, learning_rate=None) -> Document:
+def document(derivation, fmt: str = "tex", values=None, learning_rate=None, optimizer: str = "sgd") -> Document:
     """The view model of the notes (what the templates receive)."""
-    return _Notes(derivation, _Format(fmt), values, learning_rate).build()
+    return _Notes(derivation, _Format(fmt), values, learning_rate, optimizer).build()
 
 
-def latex(derivation, standalone: bool = False, values=None, learning_rate=None, jupyter: bool = False, **options) -> str:
-    """The derivation as LaTeX: a whole document (``standalone``) or a fragment to \\input."""
+def latex(derivation, standalone: bool = False, values=None, learning_rate=None, jupyter: bool = False,
+          optimizer: str = "sgd", **options) -> str:
+    """The derivation as LaTeX: a whole document (``standalone``) or a fragment to \\input.
+
+    ``optimizer``: "sgd" (default), "momentum" or "adam" - the update rule the notes write out.
+    """
     _no_options(options)
-    doc = document(derivation, "tex", values, learning_rate)
+    doc = document(derivation, "tex", values, learning_rate, optimizer)
     if jupyter:
         return _render("derivation_jupyter.tex.j2", doc=doc, steps=_jupyter_equations(derivation))
     return _render("derivation.tex.j2", doc=doc, standalone=standalone)
 
 
-def markdown(derivation, values=None, learning_rate=None, **options) -> str:
+def markdown(derivation, values=None, learning_rate=None, optimizer: str = "sgd", **options) -> str:
     """The derivation as Markdown with $...$ maths and a Mermaid computation graph."""
     _no_options(options)
-    return _render("derivation.md.j2", doc=document(derivation, "md", values, learning_rate))
+    return _render("derivation.md.j2", doc=document(derivation, "md", values, learning_rate, optimizer))
 
 
 def _no_options(options):

@@ -69,3 +69,8 @@ def test_a_file_symprop_did_not_write_needs_force(model, capsys):
     assert mine.read_text() == "my notes\n"
     assert cli.main(["derive", str(model), "--md", "notes.md", "--force"]) == 0
     assert mine.read_text().startswith(f"<!-- {GENERATED_MARK}")
+
+
+def test_derive_writes_the_chosen_optimizer(model):
+    assert cli.main(["derive", str(model), "--tex", "notes.tex", "--optimizer", "adam", "--values", "x=2,w=3,b=1,y=5"]) == 0
+    assert r"\beta_1" in (model.parent / "notes.tex").read_text()
