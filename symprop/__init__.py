@@ -13,6 +13,7 @@ from .errors import (
     EvaluationError,
     FormulaError,
     InvalidNameError,
+    LatexError,
     ModelFileError,
     OutputError,
     ShapeError,
@@ -60,5 +61,5 @@ __all__ = [
     "mse", "binary_cross_entropy", "cross_entropy",
     "check_gradient", "gradcheck",
     "SympropError", "DeclarationError", "ShapeError", "InvalidNameError", "UnsupportedOperationError",
-    "FormulaError", "ModelFileError", "OutputError", "EvaluationError",
+    "FormulaError", "ModelFileError", "OutputError", "EvaluationError", "LatexError",
 ]

@@ -68,6 +68,8 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("--py", metavar="PATH", help="write the standalone NumPy training module")
     d.add_argument("--values", metavar="NAME=V,...", help="a worked numeric example, e.g. x=2,w=3,b=1,y=5")
     d.add_argument("--lr", type=float, default=None, help="learning rate of the worked example's update (default 0.1)")
+    d.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
+                   help="the update rule the notes write out (default sgd)")
     d.add_argument("--force", action="store_true", help="replace output files that symprop did not generate")
 
     e = sub.add_parser("emit", help="write the standalone NumPy training module of a model file")
@@ -95,9 +97,9 @@ def _derive_outputs(derivation, args, stem: str) -> list:
     if args.pdf and tex_path is None:
         tex_path = Path(args.pdf).with_suffix(".tex") if isinstance(args.pdf, str) else Path(stem + ".tex")
     if tex_path is not None:
-        outputs.append((tex_path, derivation.latex(standalone=True, values=values, learning_rate=lr)))
+        outputs.append((tex_path, derivation.latex(standalone=True, values=values, learning_rate=lr, optimizer=args.optimizer)))
     if args.md:
-        outputs.append((Path(args.md), derivation.markdown(values=values, learning_rate=lr)))
+        outputs.append((Path(args.md), derivation.markdown(values=values, learning_rate=lr, optimizer=args.optimizer)))
     if args.py:
         outputs.append((Path(args.py), derivation.numpy()))
     return outputs, tex_path
@@ -124,6 +126,10 @@ def _compile_pdf(tex_path: Path, pdf_target, force: bool) -> Path:
 def cmd_derive(args) -> int:
     from .loader import load_network
 
+    if args.pdf:
+        from .render import pdflatex_path
+
+        pdflatex_path()  # no pdflatex: say so before writing anything
     net = load_network(args.model)
     derivation = net.derive()
     print(derivation)

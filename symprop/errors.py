@@ -39,3 +39,7 @@ class OutputError(SympropError):
 
 class EvaluationError(SympropError):
     """Numeric values given for a worked example are missing, malformed or non-finite."""
+
+
+class LatexError(SympropError):
+    """pdflatex is missing, or it could not compile the generated notes."""

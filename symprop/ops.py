@@ -436,6 +436,10 @@ class _SoftmaxOp:
     name = "softmax"
     latex = r"\operatorname{softmax}"
     description = "exp(z_k) / sum_j exp(z_j), per column"
+    # For the lecture notes (render.py): the definition, with {z} for the
+    # argument, and the Jacobian d softmax / dz, with {s} for the output.
+    latex_definition = r"\operatorname{{softmax}}\left({z}\right)_k = \frac{{e^{{{z}_k}}}}{{\sum_j e^{{{z}_j}}}}"
+    latex_jacobian = r"\operatorname{{diag}}\left({s}\right) - {s} {s}^{{\top}}"
     init = "xavier"
     activation = True
 

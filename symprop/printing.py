@@ -37,11 +37,14 @@ _HOLE_TEXT = "@HOLE@"
 
 
 def _latex_base(base: str) -> str:
-    """LaTeX of a name without its layer index: greek letters, escapes, \\mathrm."""
+    """LaTeX of a name without its layer index: greek letters, \\hat, \\mathrm.
+
+    ``_`` separates subscripts (W_out -> W_{\\mathrm{out}}, a_b_c -> a_{b,c}):
+    several parts share one subscript, so no name can make a double subscript.
+    """
     if base == "":
         return ""
-    parts = base.split("_")
-    head = parts[0]
+    head, *subs = base.split("_")
     if head == "yhat":
         head_tex = r"\hat{y}"
     elif head == "Yhat":
@@ -58,30 +61,45 @@ def _latex_base(base: str) -> str:
             head_tex = head
         else:
             head_tex = rf"\mathrm{{{head}}}"
-    for sub in parts[1:]:
-        if sub:
-            head_tex += rf"_{{\mathrm{{{sub}}}}}" if len(sub) > 1 and not sub.isdigit() else rf"_{{{sub}}}"
+    parts = [s if len(s) == 1 or s.isdigit() else rf"\mathrm{{{s}}}" for s in subs if s]
+    if parts:
+        head_tex += "_{" + ",".join(parts) + "}"
+    if base.endswith("_"):  # x_ must not print as x
+        head_tex += r"\_"
     return head_tex
 
 
-def latex_name(name: str, bracket_layers: bool = True) -> str:
-    """LaTeX of an identifier: W1 -> W^{[1]} (matrix nets) or w_{1} (scalar nets)."""
-    if name.endswith("__i"):  # example i of a batch: x^{(i)}, a^{[1](i)}
-        inner = latex_name(name[:-3], bracket_layers)
-        if inner.endswith("]}") and "^{[" in inner:
-            return inner[:-1] + "(i)}"
-        return inner + "^{(i)}"
-    if name.startswith("d") and len(name) > 1 and not name.startswith("delta") and name[1:2] != "_":
-        inner = latex_name(name[1:], bracket_layers)
+def is_derivative_name(name: str, derivative_names=None) -> bool:
+    """True for the names derive gives adjoints and gradients (dW1, dyhat; not delta1).
+
+    With ``derivative_names`` (the names a derivation actually made), a user's
+    own name such as ``decay`` is never mistaken for d(ecay).
+    """
+    if derivative_names is not None:
+        return name in derivative_names
+    return name.startswith("d") and len(name) > 1 and not name.startswith("delta") and name[1:2] != "_"
+
+
+def latex_name(name: str, bracket_layers: bool = True, derivative_names=None) -> str:
+    """LaTeX of an identifier: W1 -> W^{[1]} (matrix nets) or w_{1} (scalar nets).
+
+    ``dX`` is dL/dX; a ``__i`` suffix marks example i of a batch (x^{(i)}, a^{[1](i)}).
+    """
+    example = name.endswith("__i")
+    core = name[:-3] if example else name
+    if is_derivative_name(core, derivative_names):
+        inner = latex_name(core[1:] + ("__i" if example else ""), bracket_layers, derivative_names)
         return rf"\frac{{\partial L}}{{\partial {inner}}}"
-    match = _TRAILING_DIGITS.match(name)
+    match = _TRAILING_DIGITS.match(core)
     if match and match.group(1) and not match.group(1).endswith("_"):
         base, index = match.groups()
         base_tex = _latex_base(base)
         if bracket_layers:
-            return rf"{base_tex}^{{[{index}]}}"
-        return rf"{base_tex}_{{{index}}}"
-    return _latex_base(name)
+            return rf"{base_tex}^{{[{index}]" + ("(i)}" if example else "}")
+        tex = rf"{base_tex}_{{{index}}}"
+    else:
+        tex = _latex_base(core)
+    return tex + "^{(i)}" if example else tex
 
 
 # ==========================================================================
@@ -99,21 +117,52 @@ def ordered_terms(expr) -> list:
     return sorted(expr.as_ordered_terms(order="grlex"), key=_is_negative_term)
 
 
+# Textbook order of the factors of a scalar product: numbers, the learning
+# rate, adjoints (delta, dL/d.), parameters, other symbols, function
+# applications, other compound factors, then log and exp: "2 (a - y)",
+# "eta dL/dw", "delta2 w2 a1 (1 - a1)", "w x", "sigma(z) (1 - sigma(z))",
+# "(1 - y) log(1 - yhat)".
+_RANK_NUMBER, _RANK_ETA, _RANK_ADJOINT, _RANK_PARAM, _RANK_SYMBOL, _RANK_FUNCTION, _RANK_COMPOUND = range(7)
+
+
 class LatexPrinter(_SympyLatexPrinter):
-    """Textbook notation for derivations."""
+    """Textbook notation for derivations.
 
-    def _as_ordered_terms(self, expr, order=None):
-        return ordered_terms(expr) if isinstance(expr, sp.Add) else super()._as_ordered_terms(expr, order)
+    Settings beyond SymPy's:
 
-    _default_settings = dict(_SympyLatexPrinter._default_settings, bracket_layers=True, mul_symbol=None)
+    * ``bracket_layers`` - W^{[1]} (matrix nets) or w_{1} (scalar nets);
+    * ``params`` - parameter names, written before other symbols in products (w x);
+    * ``derivative_names`` - the adjoint/gradient names of the derivation;
+    * ``values`` - name -> LaTeX of a number, to print an expression with the
+      numbers of a worked example in place of the symbols (3 \\cdot 2 + 1).
+    """
+
+    _default_settings = dict(
+        _SympyLatexPrinter._default_settings,
+        bracket_layers=True,
+        mul_symbol=None,
+        params=(),
+        derivative_names=None,
+        values=None,
+    )
 
     def __init__(self, settings=None):
         super().__init__(settings)
         self._bracket = self._settings["bracket_layers"]
+        self._params = frozenset(self._settings["params"])
+        names = self._settings["derivative_names"]
+        self._derivative_names = None if names is None else frozenset(names)
+        self._values = self._settings["values"] or {}
+
+    def _as_ordered_terms(self, expr, order=None):
+        return ordered_terms(expr) if isinstance(expr, sp.Add) else super()._as_ordered_terms(expr, order)
 
     def _name(self, name):
-        return latex_name(name, self._bracket)
+        if name in self._values:
+            return self._values[name]
+        return latex_name(name, self._bracket, self._derivative_names)
 
+    # leaves -------------------------------------------------------------
     def _print_Symbol(self, expr, style="plain"):
         if expr == _HOLE:
             return _HOLE_TEXT
@@ -125,21 +174,19 @@ class LatexPrinter(_SympyLatexPrinter):
         return self._name(expr.name)
 
     def _print_Indexed(self, expr):
-        base = self._print(expr.base.label)
-        return rf"{base}^{{({self._print(expr.indices[0])})}}"
-
-    def _print_Transpose(self, expr):
-        arg = expr.arg
-        inner = self._print(arg)
-        if not isinstance(arg, sp.MatrixSymbol):
-            inner = rf"\left({inner}\right)"
-        elif "^{" in inner:
-            # W^{[2]} transposed: (W^{[2]})^T reads unambiguously
-            inner = rf"\left({inner}\right)"
-        return rf"{inner}^{{\top}}"
+        # x[i] of a scalar network's batch: example i, x^{(i)}
+        label = expr.base.label
+        if isinstance(label, sp.Symbol) and len(expr.indices) == 1 and expr.indices[0].name == "i":
+            return latex_name(label.name + "__i", self._bracket, self._derivative_names)
+        return rf"{self._print(label)}^{{({','.join(map(self._print, expr.indices))})}}"
 
     def _print_OneMatrix(self, expr):
-        return r"\mathbf{1}"
+        rows, cols = expr.shape
+        if rows == 1 and cols == 1:
+            return "1"
+        length = cols if rows == 1 else rows
+        ones = r"\mathbf{1}" if length.is_Integer else rf"\mathbf{{1}}_{{{self._print(length)}}}"
+        return ones + r"^{\top}" if rows == 1 else ones
 
     def _print_ZeroMatrix(self, expr):
         return r"\mathbf{0}"
@@ -147,10 +194,76 @@ class LatexPrinter(_SympyLatexPrinter):
     def _print_Identity(self, expr):
         return r"I"
 
+    # products -----------------------------------------------------------
+    def _factor_rank(self, f) -> int:
+        if f.is_number:
+            return _RANK_NUMBER
+        base = f.base if isinstance(f, sp.Pow) and f.exp.is_positive else f
+        if isinstance(base, sp.Indexed):
+            base = base.base.label
+        if isinstance(base, sp.Symbol):
+            name = base.name
+            if name == "eta":
+                return _RANK_ETA
+            if name.startswith(("delta", "Delta")) or is_derivative_name(name, self._derivative_names):
+                return _RANK_ADJOINT
+            return _RANK_PARAM if name in self._params else _RANK_SYMBOL
+        if isinstance(base, (sp.log, sp.exp)):
+            return _RANK_COMPOUND + 1  # written last, like an operator: (1 - y) log(1 - yhat)
+        if isinstance(base, sp.Function):
+            return _RANK_FUNCTION  # sigma(z) (1 - sigma(z))
+        return _RANK_COMPOUND
+
+    def _ordered_factors(self, expr) -> list:
+        factors = expr.as_ordered_factors() if isinstance(expr, sp.Mul) else [expr]
+        return sorted(factors, key=self._factor_rank)  # stable: SymPy's order within a rank
+
+    def _join_factors(self, factors) -> str:
+        separator = r" \cdot " if self._values else " "
+        if len(factors) == 1:
+            return self._print(factors[0])
+        out = []
+        for i, f in enumerate(factors):
+            tex = self._print(f)
+            if self._needs_mul_brackets(f, first=(i == 0), last=(i == len(factors) - 1)) or (
+                self._values and tex.startswith("-") and i > 0
+            ):
+                tex = rf"\left({tex}\right)"
+            out.append(tex)
+        return separator.join(out)
+
+    def _print_Mul(self, expr):
+        from sympy.simplify import fraction
+
+        if expr.could_extract_minus_sign():
+            inner = self._print_Mul(-expr) if isinstance(-expr, sp.Mul) else self._print(-expr)
+            if isinstance(-expr, sp.Add):
+                inner = rf"\left({inner}\right)"
+            return "- " + inner
+        numer, denom = fraction(expr, exact=True)
+        if denom == 1:
+            return self._join_factors(self._ordered_factors(expr))
+        numer_factors = self._ordered_factors(numer) if numer != 1 else []
+        if denom.is_Symbol or denom.is_Integer:
+            # the batch mean 1/m (and 1/2, 1/n): \frac{1}{m} written in front
+            if any(isinstance(f, sp.Sum) for f in numer_factors) or (denom.is_Symbol and denom.name == "m"):
+                body = self._join_factors(numer_factors) if numer_factors else "1"
+                return rf"\frac{{1}}{{{self._print(denom)}}} {body}" if numer_factors else rf"\frac{{1}}{{{self._print(denom)}}}"
+        numer_tex = self._join_factors(numer_factors) if numer_factors else "1"
+        denom_tex = self._join_factors(self._ordered_factors(denom))
+        return rf"\frac{{{numer_tex}}}{{{denom_tex}}}"
+
     def _factor(self, arg, parent):
+        """``arg`` printed as an operand of the matrix product or Hadamard product ``parent``."""
         tex = self._print(arg)
-        if isinstance(arg, (sp.MatAdd, sp.Add)) or (
-            isinstance(arg, sp.MatMul) and isinstance(parent, sp.HadamardProduct) and alg.coefficient_split(arg)[0] != 1
+        if isinstance(arg, (sp.MatAdd, sp.Add)):
+            return rf"\left({tex}\right)"
+        if isinstance(parent, sp.HadamardProduct):
+            # (W^T delta) \odot f'(z): a matrix product inside a Hadamard product is bracketed
+            if isinstance(arg, sp.MatMul) and (len(arg.args) > 1) or _is_hadamard_division(arg):
+                return rf"\left({tex}\right)"
+        elif isinstance(arg, (sp.HadamardProduct, sp.HadamardPower)) or (
+            isinstance(arg, sp.MatMul) and alg.coefficient_split(arg)[0] != 1
         ):
             return rf"\left({tex}\right)"
         return tex
@@ -158,7 +271,13 @@ class LatexPrinter(_SympyLatexPrinter):
     def _print_MatMul(self, expr):
         c, rest = alg.coefficient_split(expr)
         factors = rest.args if isinstance(rest, sp.MatMul) else (rest,)
-        body = " ".join(self._factor(f, expr) for f in factors)
+        if len(factors) == 1:
+            # c A: only a sum needs brackets (2 (a - y), -y \oslash \hat{y})
+            body = self._print(rest)
+            if isinstance(rest, sp.MatAdd):
+                body = rf"\left({body}\right)"
+        else:
+            body = " ".join(self._factor(f, expr) for f in factors)
         return self._with_coefficient(c, body)
 
     def _with_coefficient(self, c, body):
@@ -166,21 +285,61 @@ class LatexPrinter(_SympyLatexPrinter):
             return body
         if c == -1:
             return "-" + body
+        if c.could_extract_minus_sign():
+            return "-" + self._with_coefficient(-c, body)
         if c.is_Rational and c.q != 1:
-            sign = "-" if c < 0 else ""
-            return rf"{sign}\frac{{{abs(c.p)}}}{{{c.q}}} {body}"
-        return rf"{self._print(c)} {body}"
+            return rf"\frac{{{c.p}}}{{{c.q}}} {body}"
+        tex = self._print(c)
+        if isinstance(c, sp.Add):
+            tex = rf"\left({tex}\right)"
+        return rf"{tex} {body}"
 
     def _print_HadamardProduct(self, expr):
-        return r" \odot ".join(self._factor(a, expr) for a in expr.args)
+        numerators = [a for a in expr.args if not _is_reciprocal(a)]
+        denominators = [a.base for a in expr.args if _is_reciprocal(a)]
+        parent = sp.HadamardProduct(*expr.args) if len(expr.args) > 1 else expr
+        if not denominators:
+            return r" \odot ".join(self._factor(a, parent) for a in numerators)
+        # y \oslash \hat{y}: entrywise division, as written by hand
+        if len(numerators) == 0:
+            top = r"\mathbf{1}"
+        elif len(numerators) == 1:
+            top = self._division_operand(numerators[0])
+        else:
+            top = r"\left(" + r" \odot ".join(self._factor(a, parent) for a in numerators) + r"\right)"
+        bottom = [self._division_operand(d) for d in denominators]
+        if len(bottom) > 1:
+            bottom = [r"\left(" + r" \odot ".join(bottom) + r"\right)"]
+        return rf"{top} \oslash {bottom[0]}"
+
+    def _division_operand(self, arg):
+        tex = self._print(arg)
+        if isinstance(arg, (sp.MatAdd, sp.MatMul, sp.HadamardProduct)):
+            return rf"\left({tex}\right)"
+        return tex
 
     def _print_HadamardPower(self, expr):
-        base = self._factor(expr.base, expr)
+        base = self._print(expr.base)
+        if isinstance(expr.base, (sp.MatAdd, sp.MatMul, sp.HadamardProduct)):
+            base = rf"\left({base}\right)"
         if expr.exp == -1:
             return rf"\mathbf{{1}} \oslash {base}"
-        if expr.exp == 2 and False:
-            return base
+        if expr.exp.is_Integer and 2 <= expr.exp <= 3:
+            return r" \odot ".join([base] * int(expr.exp))  # a \odot a, as the textbook writes it
+        if "^" in base and not base.startswith(r"\left("):
+            base = rf"\left({base}\right)"
         return rf"{base}^{{\circ {self._print(expr.exp)}}}"
+
+    def _print_Transpose(self, expr):
+        arg = expr.arg
+        inner = self._print(arg)
+        if isinstance(arg, sp.OneMatrix):
+            return inner + r"^{\top}" if arg.shape[0] != 1 else inner[: -len(r"^{\top}")]
+        simple = isinstance(arg, sp.MatrixSymbol) and "^" not in inner and r"\frac" not in inner
+        if not simple:
+            # (W^{[2]})^T, (a^{[1]})^T, (dL/dyhat)^T read unambiguously
+            inner = rf"\left({inner}\right)"
+        return rf"{inner}^{{\top}}"
 
     def _print_MatAdd(self, expr):
         terms = sorted(expr.args, key=_is_negative_term)  # positive terms first: yhat - y
@@ -190,7 +349,7 @@ class LatexPrinter(_SympyLatexPrinter):
             if i == 0:
                 out = tex
             elif tex.startswith("-"):
-                out += " - " + tex[1:]
+                out += " - " + tex[1:].lstrip()
             else:
                 out += " + " + tex
         return out
@@ -205,6 +364,19 @@ class LatexPrinter(_SympyLatexPrinter):
 
     def _print_Trace(self, expr):
         return rf"\operatorname{{tr}}\left({self._print(expr.arg)}\right)"
+
+
+def _is_reciprocal(arg) -> bool:
+    return isinstance(arg, sp.HadamardPower) and arg.exp == -1
+
+
+def _is_hadamard_division(arg) -> bool:
+    return isinstance(arg, sp.HadamardProduct) and any(_is_reciprocal(a) for a in arg.args)
+
+
+def latex(expr, **settings) -> str:
+    """``expr`` in textbook LaTeX (see ``LatexPrinter`` for the settings)."""
+    return LatexPrinter(settings).doprint(expr)
 
 
 # ==========================================================================
