@@ -374,7 +374,7 @@ def text(node) -> str:
         minimum = 3 if (left[0] == "mul" and left[1] != node[1]) or left[0] == "div" else 2
         return wrap(left, minimum) + _MUL_TEXT[node[1]] + wrap(node[3], 3)
     if op == "div":
-        return f"{wrap(node[1], 2)} / {wrap(node[2], 3)}"
+        return f"{wrap(node[1], 3)} / {wrap(node[2], 3)}"
     if op == "pow":
         return f"{wrap(node[1], 5)}^{node[2]}"
     if op == "T":
