@@ -37,7 +37,8 @@ def main():
     t = time.perf_counter()
     net = symprop.mlp([16, 32, 32, 4], hidden=symprop.relu, loss=symprop.cross_entropy)
     symprop.check_gradient(net, "W1", r"\delta^{[1]} x^\top")  # derives the network once (cached)
-    print(f"3-layer network 16-32-32-4 (ReLU, softmax, cross-entropy): derive + first check {time.perf_counter() - t:.3f} s")
+    elapsed = time.perf_counter() - t
+    print(f"3-layer network 16-32-32-4 (ReLU, softmax, cross-entropy): derive + first check {elapsed:.3f} s")
     for param, formula, what in CASES:
         t = time.perf_counter()
         result = symprop.check_gradient(net, param, formula)
@@ -47,7 +48,8 @@ def main():
     t = time.perf_counter()
     net2 = symprop.mlp([8, 8, 8, 2], hidden=symprop.tanh, loss=symprop.mse)
     result = symprop.check_gradient(net2, "W1", r"\left(W^{[2]\top}\delta^{[2]} \odot (1 - (a^{[1]})^2)\right) x^\top")
-    print(f"a fresh 3-layer tanh network, derive + check: {time.perf_counter() - t:.3f} s ({'ok' if result.ok else 'wrong'})")
+    elapsed = time.perf_counter() - t
+    print(f"a fresh 3-layer tanh network, derive + check: {elapsed:.3f} s ({'ok' if result.ok else 'wrong'})")
 
     namespace = fm.namespace(symprop.verify._derivation(net))
     worst = 0.0

@@ -28,10 +28,10 @@ def softmax_rows(z):
 def forward(params, x):
     """Batch-first: rows are examples; W^[l] has shape (n_l, n_{l-1}), b^[l] (n_l, 1)."""
     a, cache = x, []
-    for l in range(1, len(SIZES)):
-        z = a @ params[f"W{l}"].T + params[f"b{l}"].T
+    for k in range(1, len(SIZES)):
+        z = a @ params[f"W{k}"].T + params[f"b{k}"].T
         cache.append((a, z))
-        a = softmax_rows(z) if l == len(SIZES) - 1 else np.maximum(z, 0)
+        a = softmax_rows(z) if k == len(SIZES) - 1 else np.maximum(z, 0)
     return a, cache
 
 
@@ -45,12 +45,12 @@ def backward(params, x, y, bug=False):
     m = x.shape[0]
     grads = {}
     delta = (yhat - y) / m
-    for l in range(len(SIZES) - 1, 0, -1):
-        a_prev, z = cache[l - 1]
-        grads[f"W{l}"] = delta.T @ a_prev
-        grads[f"b{l}"] = delta.sum(axis=0).reshape(-1, 1) * (1.5 if bug and l == 1 else 1.0)
-        if l > 1:
-            delta = (delta @ params[f"W{l}"]) * (cache[l - 2][1] > 0)
+    for k in range(len(SIZES) - 1, 0, -1):
+        a_prev, z = cache[k - 1]
+        grads[f"W{k}"] = delta.T @ a_prev
+        grads[f"b{k}"] = delta.sum(axis=0).reshape(-1, 1) * (1.5 if bug and k == 1 else 1.0)
+        if k > 1:
+            delta = (delta @ params[f"W{k}"]) * (cache[k - 2][1] > 0)
     return grads
 
 
@@ -62,9 +62,9 @@ def main():
     dtype = np.dtype(args.dtype)
     rng = np.random.default_rng(0)
     params = {}
-    for l in range(1, len(SIZES)):
-        params[f"W{l}"] = (rng.standard_normal((SIZES[l], SIZES[l - 1])) * np.sqrt(2 / SIZES[l - 1])).astype(dtype)
-        params[f"b{l}"] = (0.01 * rng.standard_normal((SIZES[l], 1))).astype(dtype)
+    for k in range(1, len(SIZES)):
+        params[f"W{k}"] = (rng.standard_normal((SIZES[k], SIZES[k - 1])) * np.sqrt(2 / SIZES[k - 1])).astype(dtype)
+        params[f"b{k}"] = (0.01 * rng.standard_normal((SIZES[k], 1))).astype(dtype)
     n_params = sum(p.size for p in params.values())
     x = rng.standard_normal((args.batch, SIZES[0])).astype(dtype)
     y = np.eye(SIZES[-1], dtype=dtype)[rng.integers(0, SIZES[-1], args.batch)]
@@ -79,16 +79,18 @@ def main():
 
     print(f"network {'-'.join(map(str, SIZES))}, {n_params:,} parameters, batch {args.batch}, {dtype.name}")
     print(f"one loss evaluation (forward pass): {forward_time * 1e3:.1f} ms")
-    for label, bw in (("correct backward", backward), ("backward with a bug in db1", lambda p, **d: backward(p, bug=True, **d))):
+    buggy = lambda p, **d: backward(p, bug=True, **d)  # noqa: E731
+    for label, bw in (("correct backward", backward), ("backward with a bug in db1", buggy)):
         t = time.perf_counter()
         report = symprop.gradcheck(bw, params, data, loss=loss)
         elapsed = time.perf_counter() - t
+        verdict = "ok" if report.ok else "wrong: " + ", ".join(report.failed)
         print(f"\ngradcheck fast mode, {label}: {elapsed:.3f} s, {report.loss_evaluations} loss evaluations, "
-              f"{report.backward_calls} backward call; verdict: {'ok' if report.ok else 'wrong: ' + ', '.join(report.failed)}")
+              f"{report.backward_calls} backward call; verdict: {verdict}")
         print(report)
     full = 2 * n_params * forward_time
-    print(f"\nfull central differences (2 loss evaluations per parameter), estimated from one forward pass: "
-          f"2 x {n_params:,} x {forward_time * 1e3:.1f} ms = {full:,.0f} s ({full / 3600:.1f} h)")
+    print(f"\nfull central differences (2 loss evaluations per parameter), estimated from one forward pass:\n"
+          f"  2 x {n_params:,} x {forward_time * 1e3:.1f} ms = {full:,.0f} s ({full / 3600:.1f} h)")
 
 
 if __name__ == "__main__":

@@ -80,7 +80,8 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Check a hand-derived formula for dL/d(param) against the derivation; exit 0 if right, 1 if wrong.",
     )
     c.add_argument("model")
-    c.add_argument("--param", required=True, help="the parameter or input the formula is the gradient of (or delta1, ...)")
+    c.add_argument("--param", required=True,
+                   help="the parameter or input the formula is the gradient of (or an adjoint: delta1, ...)")
     c.add_argument("--formula", required=True, help=r"e.g. 'delta1 @ x.T' or '\delta^{[1]} x^{\top}'")
     batch = c.add_mutually_exclusive_group()
     batch.add_argument("--batched", dest="batched", action="store_true", default=None,

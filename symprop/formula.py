@@ -122,6 +122,7 @@ _GREEK = {
 _FONT_COMMANDS = {r"\mathbf", r"\boldsymbol", r"\bm", r"\vec", r"\mathit", r"\mathsf", r"\mathbb", r"\mathcal"}
 _WORD_COMMANDS = {r"\text", r"\mathrm", r"\operatorname", r"\textrm", r"\textit", r"\texttt"}
 _ELEMENTARY = {"exp": "exp", "log": "log", "ln": "log", "sqrt": "sqrt"}
+_TRANSPOSE_COMMANDS = (r"\top", r"\intercal", r"\mathsf", r"\mathrm", r"\rm")  # x^\top, x^{\mathsf{T}}
 
 
 @dataclass(frozen=True)
@@ -669,17 +670,15 @@ class _Parser:
         """An identifier: a function, a name (with its scripts), or several names run together (wx)."""
         tok = self.next()
         word = tok.text
-        # Words joined by underscores: leaky_relu, relu_prime, W_out (when such a thing exists).
+        # Words joined by underscores that name one thing: leaky_relu, W_out (a declared
+        # name).  Other subscripts (W_2, y_hat, relu_prime) are read as scripts below.
         while self.is_op("_") and self.peek(1).kind in ("ident", "num"):
             joined = word + "_" + self.peek(1).text
-            if self.is_function(joined) or self.ns.lookup(joined) or self.is_function(word) and self.peek(1).text == "prime":
-                if self.is_function(word) and self.peek(1).text == "prime" and not self.ns.lookup(joined):
-                    break  # relu_prime: the function's own scripts read the _prime
-                self.next()
-                self.next()
-                word = joined
-            else:
+            if not (self.is_function(joined) or self.ns.lookup(joined)):
                 break
+            self.next()
+            self.next()
+            word = joined
         if word in ("sum", "mean") and self.is_op("("):
             self.batch = True
             return (word, self.parse_group())
@@ -833,7 +832,7 @@ class _Parser:
                         "an exponent must be a small integer (from "
                         f"-{MAX_EXPONENT} to {MAX_EXPONENT}); x^(10^10) and the like are refused"
                     )
-            elif (tok.kind == "ident" and tok.text == "T") or (tok.kind == "cmd" and tok.text in (r"\top", r"\intercal", r"\mathsf", r"\mathrm", r"\rm")):
+            elif (tok.kind == "ident" and tok.text == "T") or (tok.kind == "cmd" and tok.text in _TRANSPOSE_COMMANDS):
                 if tok.kind == "cmd" and tok.text in (r"\mathsf", r"\mathrm", r"\rm"):
                     # \mathsf{T}
                     if self.is_op("{"):
@@ -1455,10 +1454,11 @@ def from_sympy(expr, namespace_: Namespace):
             return lifted
         if isinstance(e, (sp.Symbol, sp.MatrixSymbol)):
             entry = namespace_.names.get(e.name)
-            if entry is None or entry.kind == "count" and e.name != "m":
+            if entry is None:
                 raise FormulaError(f"unknown name {e.name!r} in the expression; known names: {namespace_.known()}")
             if alg.shape_of(e) != entry.shape and entry.kind != "count":
-                raise FormulaError(f"{e.name!r} has shape {alg.shape_of(e) or 'scalar'} in the expression but {entry.shape or 'scalar'} in the network")
+                raise FormulaError(f"{e.name!r} has shape {alg.shape_of(e) or 'scalar'} in the expression "
+                                   f"but {entry.shape or 'scalar'} in the network")
             return name_node(e.name)
         if isinstance(e, sp.Rational):
             return number(e)

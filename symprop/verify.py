@@ -183,7 +183,10 @@ class _Sampler:
         env = {}
         for sym in self.net.declared:
             v = values[sym.name]
-            env[sym.name] = np.asarray(v, dtype=float).reshape(tuple(int(k) for k in sym.shape)) if isinstance(sym, sp.MatrixSymbol) else float(v)
+            if isinstance(sym, sp.MatrixSymbol):
+                env[sym.name] = np.asarray(v, dtype=float).reshape(tuple(int(k) for k in sym.shape))
+            else:
+                env[sym.name] = float(v)
         for step in self.d.steps:
             if step.kind == "update":
                 continue
@@ -361,7 +364,8 @@ def _factor_two(tree, ctx):
 
 def _sum_vs_mean(tree, ctx):
     if ctx.batched and fm.mentions(tree, ("sum",)):
-        yield ("div", tree, name_node("m", True)), "the formula sums over the batch but the loss is the batch mean: divide the sum by m"
+        yield ("div", tree, name_node("m", True)), \
+            "the formula sums over the batch but the loss is the batch mean: divide the sum by m"
     if ctx.batched and fm.mentions(tree, ("mean",)):
         yield ("mul", "juxt", name_node("m", True), tree), "the formula takes the mean over the batch where the sum is meant"
 
@@ -421,7 +425,7 @@ def _missing_fprime(tree, ctx):
         shape = ctx.shapes.get(path)
         if scalar and path:
             continue  # scalars commute: the whole formula is the only place to try
-        for layer, fp in _fprimes(ctx, ctx.batched and path not in ctx.inside_sum):
+        for _layer, fp in _fprimes(ctx, ctx.batched and path not in ctx.inside_sum):
             z = ctx.namespace.names[fp[3][1]]
             if scalar or shape == z.shape or (ctx.batched and shape is not None and path not in ctx.inside_sum
                                               and len(shape) == 2 and shape[0] == z.shape[0] and shape[1] == BATCH_SIZE):
@@ -461,7 +465,8 @@ def _extra_fprime(tree, ctx):
         for keep, drop in ((2, 3), (3, 2)):
             d = node[drop]
             if d[0] == "call" and (d[2] == 1 or d[1] == "step"):
-                yield fm.replace(tree, path, node[keep]), f"drop the factor {text(d)} (f' is already in the delta, or belongs to no layer here)"
+                yield fm.replace(tree, path, node[keep]), \
+                    f"drop the factor {text(d)} (f' is already in the delta, or belongs to no layer here)"
 
 
 def _wrong_layer_values(tree, ctx):
@@ -619,7 +624,8 @@ def _counterexample_lines(c: Counterexample, label: str, batched: bool = False) 
 # --------------------------------------------------------------------------
 
 
-def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed: int = 0, points: Optional[int] = None) -> FormulaCheck:
+def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed: int = 0,
+                   points: Optional[int] = None) -> FormulaCheck:
     """Check a hand-derived formula for dL/d(param) (or for an adjoint such as delta1).
 
     ``formula`` is a string in the notation of the derivations (see
@@ -664,6 +670,8 @@ def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed:
         if _matches(tree, sample, evaluate, exact):
             result.ok = True
             result.formula = text(tree)
+            if tree is not parsed.tree:
+                result.notes.append(f"read left to right; with juxtaposition first it reads {text(parsed.tree)}")
             if not batched:
                 result.proved = _symbolically_equal(d, target, tree, namespace)
             return result
@@ -695,8 +703,7 @@ def _counterexample(tree, sample, evaluate, exact) -> Counterexample:
             return Counterexample(point.values, point.expected, None, message=str(exc))
         c = compare(point.expected, given, exact)
         if not c.equal:
-            return Counterexample(point.values, point.expected, given if isinstance(given, np.ndarray) or exact else given,
-                                  c.index, c.expected_entry, c.given_entry, c.message)
+            return Counterexample(point.values, point.expected, given, c.index, c.expected_entry, c.given_entry, c.message)
     return Counterexample(sample[0].values, sample[0].expected, None)
 
 
@@ -863,7 +870,8 @@ class GradcheckReport(Mapping):
         if self.step is not None:
             detail += f", step {self.step:.2g} x parameter scale, rtol {self.rtol:.0e}"
         detail += f"; {self.loss_evaluations} loss evaluations, {self.backward_calls} backward call(s), {self.seconds:.3f} s"
-        rows = [("param", "shape", "verdict", "max abs err", "max rel err", "worst entry", "expected", "got", "evals", "checked by")]
+        rows = [("param", "shape", "verdict", "max abs err", "max rel err", "worst entry", "expected", "got", "evals",
+                 "checked by")]
         for c in self.checks.values():
             rows.append((
                 c.name, str(c.shape), "ok" if c.ok else "WRONG", f"{c.max_abs_err:.2e}", f"{c.max_rel_err:.2e}",
@@ -1149,7 +1157,8 @@ def gradcheck(backward, params, data=None, *, loss=None, net=None, mode: str = "
     if not callable(backward):
         raise EvaluationError("backward must be a function backward(params, **data) -> dict of gradients")
     if (loss is None) == (net is None):
-        raise EvaluationError("give the reference: loss=my_loss (finite differences) or net=network (derived gradients), one of them")
+        raise EvaluationError(
+            "give the reference: loss=my_loss (finite differences) or net=network (derived gradients), one of them")
     if mode not in ("fast", "full"):
         raise EvaluationError(f"mode must be 'fast' or 'full', got {mode!r}")
     started = time.perf_counter()

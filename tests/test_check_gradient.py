@@ -110,7 +110,8 @@ def test_hand_derivation(network, param, formula, diagnosis):
 
 def test_the_table_covers_every_diagnosis_and_both_kinds_of_network():
     keys = {d for *_, d in DERIVATIONS if d is not RIGHT}
-    required = {"transpose", "missing_fprime", "wrong_layer_fprime", "factor_2", "factor_m", "sum_vs_mean", "sign", "layout"}
+    required = {"transpose", "missing_fprime", "wrong_layer_fprime", "factor_2", "factor_m", "sum_vs_mean", "sign",
+                "layout"}
     assert required <= keys
     assert keys <= {m.key for m in MISTAKES}
     scalar = {n for n, *_ in DERIVATIONS if NETWORKS[n].is_scalar}

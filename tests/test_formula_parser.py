@@ -8,9 +8,8 @@ import pytest
 import sympy as sp
 
 import symprop
-from symprop import examples
+from symprop import examples, verify
 from symprop import formula as fm
-from symprop import verify
 from symprop.errors import FormulaError
 
 TWO_LAYER = examples.two_layer()

@@ -23,10 +23,10 @@ def softmax_rows(z):
 def forward(params, x):
     """Batch-first, as the generated code: rows are examples; W^[l] (n_l, n_{l-1}), b^[l] (n_l, 1)."""
     A, Z = [x], [None]
-    for l in (1, 2, 3):
-        z = A[-1] @ params[f"W{l}"].T + params[f"b{l}"].T
+    for k in (1, 2, 3):
+        z = A[-1] @ params[f"W{k}"].T + params[f"b{k}"].T
         Z.append(z)
-        A.append(softmax_rows(z) if l == 3 else np.tanh(z))
+        A.append(softmax_rows(z) if k == 3 else np.tanh(z))
     return Z, A
 
 
@@ -40,11 +40,11 @@ def backward(params, x, y):
     Z, A = forward(params, x)
     grads = {}
     delta = (A[3] - y) / m  # dL/dZ3
-    for l in (3, 2, 1):
-        grads[f"W{l}"] = delta.T @ A[l - 1]
-        grads[f"b{l}"] = delta.sum(axis=0).reshape(-1, 1)
-        if l > 1:
-            delta = (delta @ params[f"W{l}"]) * tanh_prime(Z[l - 1])
+    for k in (3, 2, 1):
+        grads[f"W{k}"] = delta.T @ A[k - 1]
+        grads[f"b{k}"] = delta.sum(axis=0).reshape(-1, 1)
+        if k > 1:
+            delta = (delta @ params[f"W{k}"]) * tanh_prime(Z[k - 1])
     return grads
 
 
@@ -54,20 +54,20 @@ def buggy_backward(params, x, y):
     Z, A = forward(params, x)
     grads = {}
     delta = (A[3] - y) / m
-    for l in (3, 2, 1):
-        if l < 3:
-            delta = (delta @ params[f"W{l + 1}"]) * tanh_prime(Z[l + 1])  # should be Z[l]
-        grads[f"W{l}"] = delta.T @ A[l - 1]
-        grads[f"b{l}"] = delta.sum(axis=0).reshape(-1, 1)
+    for k in (3, 2, 1):
+        if k < 3:
+            delta = (delta @ params[f"W{k + 1}"]) * tanh_prime(Z[k + 1])  # should be Z[k]
+        grads[f"W{k}"] = delta.T @ A[k - 1]
+        grads[f"b{k}"] = delta.sum(axis=0).reshape(-1, 1)
     return grads
 
 
 def make_problem(seed=1, m=16, dtype=np.float64):
     rng = np.random.default_rng(seed)
     params = {}
-    for l in (1, 2, 3):
-        params[f"W{l}"] = rng.normal(0, 1 / np.sqrt(SIZES[l - 1]), (SIZES[l], SIZES[l - 1])).astype(dtype)
-        params[f"b{l}"] = rng.normal(0, 0.1, (SIZES[l], 1)).astype(dtype)
+    for k in (1, 2, 3):
+        params[f"W{k}"] = rng.normal(0, 1 / np.sqrt(SIZES[k - 1]), (SIZES[k], SIZES[k - 1])).astype(dtype)
+        params[f"b{k}"] = rng.normal(0, 0.1, (SIZES[k], 1)).astype(dtype)
     x = rng.normal(size=(m, SIZES[0])).astype(dtype)
     y = np.eye(SIZES[-1], dtype=dtype)[rng.integers(0, SIZES[-1], m)]
     return params, {"x": x, "y": y}
