@@ -142,6 +142,8 @@ def test_float32_parameters():
     report = symprop.gradcheck(buggy_backward, params, data, loss=loss)
     assert sorted(report.failed) == sorted(HIDDEN), str(report)
     assert report.dtype == np.float32
+    assert symprop.gradcheck(backward, params, data, net=NET).ok  # float32 gradients, float64 reference
+    assert sorted(symprop.gradcheck(buggy_backward, params, data, net=NET).failed) == sorted(HIDDEN)
 
 
 def test_loss_computed_in_float32():
