@@ -1033,6 +1033,7 @@ class _Checker:
             rtol = RTOL_FLOAT32_LOSS if self.dtype == np.float32 else RTOL[self.param_dtype]
         self.rtol = rtol
         self.unreliable = 0  # tests that stayed ambiguous after every redraw
+        self.grad_norm = {n: float(np.linalg.norm(g)) for n, g in grads.items()}
 
     def test(self, deltas: dict) -> _Test:
         """Compare the loss's central difference along ``deltas`` with the claimed gradients."""
@@ -1040,14 +1041,17 @@ class _Checker:
         claimed, norm2, terms2 = 0.0, 0.0, 0.0
         for name, d in deltas.items():
             p = self.params[name]
-            hi = (p + d).astype(self.dtype, copy=False)
-            lo = (p - d).astype(self.dtype, copy=False)
+            hi, lo = p + d, p - d
+            if self.dtype == np.float32:
+                hi, lo = hi.astype(np.float32), lo.astype(np.float32)
+                half = (hi.astype(np.float64) - lo.astype(np.float64)) / 2  # the actual half step after rounding
+            else:
+                half = d  # float64 rounding of p +- d is far below any tolerance
             plus[name], minus[name] = hi, lo
-            # The actual half step after rounding.
-            half = (hi - lo).astype(np.float64, copy=False) / 2
-            claimed += float(np.vdot(self.grads[name], half))
+            terms = self.grads[name] * half
+            claimed += float(terms.sum())
+            terms2 += float(np.vdot(terms, terms))
             norm2 += float(np.vdot(half, half))
-            terms2 += float(np.sum(np.square(self.grads[name] * half)))
         Lp, Lm = self.loss(plus), self.loss(minus)
         fd = (Lp - Lm) / 2
         curvature = (Lp + Lm - 2 * self.L0) / 2
@@ -1099,15 +1103,16 @@ class _Checker:
                 self.unreliable += 1
                 return (short if not short.ok else t), redraws, False
 
-    def rademacher(self, name) -> np.ndarray:
-        p = self.params[name]
-        return self.rng.integers(0, 2, size=p.shape).astype(np.float64) * 2 - 1
+    def signs(self, name, size: float) -> np.ndarray:
+        """A Rademacher direction for one parameter: entries +-size, seeded."""
+        bits = self.rng.integers(0, 2, size=self.params[name].shape, dtype=np.int8)
+        return np.where(bits == 1, size, -size)
 
     def joint_deltas(self) -> dict:
         """One direction for all parameters, weighted so that each parameter's share of
         the directional derivative is about the same size: a wrong gradient of a small
         bias is not drowned by a large weight matrix's share."""
-        share = {n: self.scale[n] * float(np.linalg.norm(self.grads[n])) for n in self.params}
+        share = {n: self.scale[n] * self.grad_norm[n] for n in self.params}
         largest = max(share.values()) if share else 0.0
         floor = WEIGHT_FLOOR[self.dtype] * largest
         positive = [s for s in share.values() if s > 0]
@@ -1115,11 +1120,11 @@ class _Checker:
         deltas = {}
         for n in self.params:
             weight = min(1.0, target / share[n]) if share[n] > 0 else 1.0
-            deltas[n] = self.h * self.scale[n] * weight * self.rademacher(n)
+            deltas[n] = self.signs(n, self.h * self.scale[n] * weight)
         return deltas
 
     def own_deltas(self, name) -> dict:
-        return {name: self.h * self.scale[name] * self.rademacher(name)}
+        return {name: self.signs(name, self.h * self.scale[name])}
 
     def entry(self, name, index) -> tuple:
         p = self.params[name]
