@@ -1153,11 +1153,22 @@ def gradcheck(backward, params, data=None, *, loss=None, net=None, mode: str = "
     batch-mean loss; data batch-first, as in the generated code).
 
     ``mode="fast"``: ``directions`` joint random directional derivatives
-    (2 loss evaluations each, plus one at the point); parameters are tested
-    separately only when one fails, and failing parameters entry by entry on
-    at most ``max_entries`` entries (the largest claimed gradients, then random
-    ones).  ``mode="full"``: every entry of every parameter (2 evaluations an
-    entry; small networks only).
+    (Rademacher, seeded; all parameters move at once, each weighted so that
+    its share of the derivative is about the same).  Cost when the gradients
+    are right: 1 + 2 * directions loss evaluations (5 by default), whatever
+    the size of the network.  When a joint test fails: 2 * directions more per
+    parameter along its own directions, then 2 per entry on at most
+    ``max_entries`` entries of each failing parameter (the largest claimed
+    gradients, then random ones).  A failing test is repeated at 1/8 of the
+    step (2 evaluations): an error that does not scale with the step comes
+    from ReLU kinks, and the direction is redrawn; a kink at the point itself
+    moves the point slightly.  ``mode="full"``: every entry of every
+    parameter (2 evaluations an entry; small networks only).
+
+    Steps: h = eps^(1/3) times each parameter's rms.  Tolerances: rtol 1e-5
+    for float64 gradients, 1e-3 for float32 ones (the loss is then evaluated
+    at float64 points), 2e-2 when the loss itself computes in float32; plus
+    the loss's round-off, 32 eps |L|.
     """
     if not callable(backward):
         raise EvaluationError("backward must be a function backward(params, **data) -> dict of gradients")
