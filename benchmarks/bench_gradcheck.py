@@ -5,9 +5,14 @@ backward, then one with a bug in the first layer's bias), beside the cost of
 full central differences estimated from one forward pass (2 per parameter).
 
     python benchmarks/bench_gradcheck.py [--dtype float32] [--batch 64]
+
+On a small machine shared with other jobs, OpenBLAS's threads spin against
+them and one forward pass can take 10x longer; OPENBLAS_NUM_THREADS=1 gives
+steady figures.
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -77,7 +82,8 @@ def main():
         loss(params, **data)
     forward_time = (time.perf_counter() - t) / repeats
 
-    print(f"network {'-'.join(map(str, SIZES))}, {n_params:,} parameters, batch {args.batch}, {dtype.name}")
+    print(f"network {'-'.join(map(str, SIZES))}, {n_params:,} parameters, batch {args.batch}, {dtype.name}, "
+          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
     print(f"one loss evaluation (forward pass): {forward_time * 1e3:.1f} ms")
     buggy = lambda p, **d: backward(p, bug=True, **d)  # noqa: E731
     for label, bw in (("correct backward", backward), ("backward with a bug in db1", buggy)):
