@@ -77,10 +77,19 @@ def _build_parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", metavar="PATH", required=True)
     e.add_argument("--force", action="store_true")
 
-    c = sub.add_parser("check", help="check a hand-derived gradient formula")
+    c = sub.add_parser(
+        "check", help="check a hand-derived gradient formula",
+        description="Check a hand-derived formula for dL/d(param) against the derivation; exit 0 if right, 1 if wrong.",
+    )
     c.add_argument("model")
-    c.add_argument("--param", required=True, help="the parameter (or input) the formula is the gradient of")
+    c.add_argument("--param", required=True,
+                   help="the parameter or input the formula is the gradient of (or an adjoint: delta1, ...)")
     c.add_argument("--formula", required=True, help=r"e.g. 'delta1 @ x.T' or '\delta^{[1]} x^{\top}'")
+    batch = c.add_mutually_exclusive_group()
+    batch.add_argument("--batched", dest="batched", action="store_true", default=None,
+                       help="the formula is the batch-mean gradient (default: decided by its notation)")
+    batch.add_argument("--per-example", dest="batched", action="store_false", help="the formula is per example")
+    c.add_argument("--seed", type=int, default=0, help="seed of the random sample points (default 0)")
 
     demo = sub.add_parser("demo", help="derive a built-in two-layer network: writes .tex, .md, .py and .pdf")
     demo.add_argument("--outdir", default="symprop_demo", help="directory for the outputs (created if missing)")
@@ -160,9 +169,9 @@ def cmd_check(args) -> int:
     from .verify import check_gradient
 
     net = load_network(args.model)
-    result = check_gradient(net, args.param, args.formula)
+    result = check_gradient(net, args.param, args.formula, batched=args.batched, seed=args.seed)
     print(result)
-    return 0 if result.ok else 1
+    return 0 if result.ok else 1  # a wrong formula is a verdict (1), not an error (2)
 
 
 def cmd_demo(args) -> int:

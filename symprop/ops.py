@@ -136,6 +136,10 @@ class ScalarFunction:
     init: str = "xavier"  # weight initialisation suited to this activation
     helpers: tuple = ()  # names of other helpers the NumPy source calls
     description: str = ""
+    # Extra names hand-written formulas may use for it (formula.py also accepts
+    # ``name`` and the word of ``latex``: sigma, tanh, ReLU, ...); a prime or
+    # ``_prime`` after any of them means the derivative.
+    aliases: tuple = ()
     function: type = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -341,6 +345,9 @@ gelu = register(
     )
 )
 swish = silu  # the other common name; the registry key stays "silu"
+silu.aliases = ("swish",)
+sigmoid.aliases = ("logistic",)
+step.aliases = ("heaviside",)
 
 
 def activation(name: str, definition, *, latex: Optional[str] = None) -> ScalarFunction:
