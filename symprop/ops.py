@@ -183,7 +183,12 @@ class ScalarFunction:
 def _derived_derivative(definition_expr):
     """f'(t) from SymPy, expressed in f(t) = U where that shortens it."""
     d = sp.diff(definition_expr, T)
-    candidates = [d, sp.simplify(d), sp.factor(d)]
+    # The shortest of the raw, simplified and factored forms, but only among
+    # those in the definition's own functions: simplify likes to trade
+    # exp(-z) for cosh(z/2), which no student would recognise.
+    known = {type(f) for f in definition_expr.atoms(sp.Function)}
+    known |= {type(f) for f in d.atoms(sp.Function)}
+    candidates = [c for c in (d, sp.simplify(d), sp.factor(d)) if {type(f) for f in c.atoms(sp.Function)} <= known]
     return min(candidates, key=lambda e: (sp.count_ops(e), sp.default_sort_key(e)))
 
 
