@@ -98,38 +98,38 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _derive_outputs(derivation, args, stem: str) -> list:
-    """Render every requested output in memory first, then write them one by one."""
+    """Every requested output as (path, bytes-or-text), all made before anything is written."""
     values = parse_values(args.values) if args.values else None
     lr = args.lr if args.lr is not None else (0.1 if values else None)
-    outputs = []  # (path, content-or-callable)
+    outputs = []
     tex_path = Path(args.tex) if args.tex else None
     if args.pdf and tex_path is None:
         tex_path = Path(args.pdf).with_suffix(".tex") if isinstance(args.pdf, str) else Path(stem + ".tex")
     if tex_path is not None:
-        outputs.append((tex_path, derivation.latex(standalone=True, values=values, learning_rate=lr, optimizer=args.optimizer)))
+        tex = derivation.latex(standalone=True, values=values, learning_rate=lr, optimizer=args.optimizer)
+        outputs.append((tex_path, tex))
+        if args.pdf:
+            from .render import pdf_bytes
+
+            pdf_path = Path(args.pdf) if isinstance(args.pdf, str) else tex_path.with_suffix(".pdf")
+            outputs.append((pdf_path, pdf_bytes(tex.encode("utf-8"), tex_path)))
     if args.md:
         outputs.append((Path(args.md), derivation.markdown(values=values, learning_rate=lr, optimizer=args.optimizer)))
     if args.py:
         outputs.append((Path(args.py), derivation.numpy()))
-    return outputs, tex_path
+    return outputs
 
 
 def _write_all(outputs, force: bool) -> list:
+    """Write the outputs only if every one of them may be written (a refusal writes nothing)."""
     from .outputs import check_writable, write_atomic
 
-    for path, _ in outputs:  # refuse before writing anything
+    paths = [path for path, _ in outputs]
+    if len(set(paths)) != len(paths):
+        raise OutputError(f"two outputs would go to the same file: {sorted(str(p) for p in paths)}")
+    for path in paths:
         check_writable(path, force)
-    written = []
-    for path, content in outputs:
-        written.append(write_atomic(path, content, force))
-    return written
-
-
-def _compile_pdf(tex_path: Path, pdf_target, force: bool) -> Path:
-    from .render import compile_pdf
-
-    pdf_path = Path(pdf_target) if isinstance(pdf_target, str) else tex_path.with_suffix(".pdf")
-    return compile_pdf(tex_path, pdf_path, force=force)
+    return [write_atomic(path, content, force) for path, content in outputs]
 
 
 def cmd_derive(args) -> int:
@@ -138,7 +138,12 @@ def cmd_derive(args) -> int:
     if args.pdf:
         from .render import pdflatex_path
 
-        pdflatex_path()  # no pdflatex: say so before writing anything
+        pdflatex_path()  # no pdflatex: say so before doing anything
+    for target in (args.tex, args.md, args.py, args.pdf if isinstance(args.pdf, str) else None):
+        if target:
+            from .outputs import check_writable
+
+            check_writable(target, args.force)  # a missing directory: fail before the work
     net = load_network(args.model)
     derivation = net.derive()
     print(derivation)
@@ -147,11 +152,8 @@ def cmd_derive(args) -> int:
         print()
         for key, value in values.items():
             print(f"{key} = {value}")
-    outputs, tex_path = _derive_outputs(derivation, args, Path(args.model).stem)
-    for path in _write_all(outputs, args.force):
+    for path in _write_all(_derive_outputs(derivation, args, Path(args.model).stem), args.force):
         print(f"wrote {path}", file=sys.stderr)
-    if args.pdf:
-        print(f"wrote {_compile_pdf(tex_path, args.pdf, args.force)}", file=sys.stderr)
     return 0
 
 
@@ -186,17 +188,20 @@ def cmd_demo(args) -> int:
     derivation = two_layer().derive()
     print(derivation)
     stem = outdir / "two_layer"
+    tex = derivation.latex(standalone=True)
     outputs = [
-        (stem.with_suffix(".tex"), derivation.latex(standalone=True)),
+        (stem.with_suffix(".tex"), tex),
         (stem.with_suffix(".md"), derivation.markdown()),
         (outdir / "two_layer_train.py", derivation.numpy()),
     ]
+    if shutil.which("pdflatex"):
+        from .render import pdf_bytes
+
+        outputs.append((stem.with_suffix(".pdf"), pdf_bytes(tex.encode("utf-8"), stem.with_suffix(".tex"))))
+    else:
+        print("pdflatex not found: skipping the PDF", file=sys.stderr)
     for path in _write_all(outputs, args.force):
         print(f"wrote {path}", file=sys.stderr)
-    if shutil.which("pdflatex"):
-        print(f"wrote {_compile_pdf(stem.with_suffix('.tex'), True, args.force)}", file=sys.stderr)
-    else:
-        print("pdflatex not found: skipped the PDF", file=sys.stderr)
     return 0
 
 

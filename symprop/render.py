@@ -1377,17 +1377,24 @@ def pdflatex_path() -> str:
 def compile_pdf(tex_path, pdf_path, force: bool = False) -> Path:
     """Compile ``tex_path`` with pdflatex into ``pdf_path``; return the PDF's path.
 
-    pdflatex runs in a temporary directory (its .aux and .log never litter the
-    user's), twice when it asks for a rerun; the PDF is moved into place
-    atomically.  On a LaTeX error nothing is written and the first error line
-    is reported; the .tex is kept.
+    On a LaTeX error nothing is written and the first error line is reported.
     """
     tex_path, pdf_path = Path(tex_path), Path(pdf_path)
     if not tex_path.is_file():
         raise LatexError(f"cannot compile {tex_path}: the file does not exist")
     check_writable(pdf_path, force)
+    return write_atomic(pdf_path, pdf_bytes(tex_path.read_bytes(), tex_path), force)
+
+
+def pdf_bytes(source: bytes, tex_path) -> bytes:
+    """The PDF of a standalone .tex source, compiled in a temporary directory.
+
+    pdflatex's .aux and .log never litter the user's directory; it runs twice
+    when it asks for a rerun.  ``tex_path`` names the document in messages
+    and is where \\input looks for neighbours.
+    """
+    tex_path = Path(tex_path)
     pdflatex = pdflatex_path()
-    source = tex_path.read_bytes()
     with tempfile.TemporaryDirectory(prefix="symprop-latex-") as tmp:
         work = Path(tmp)
         (work / "notes.tex").write_bytes(source)
@@ -1403,13 +1410,13 @@ def compile_pdf(tex_path, pdf_path, force: bool = False) -> Path:
                     cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=300,
                 )
             except subprocess.TimeoutExpired:
-                raise LatexError(f"pdflatex took more than 5 minutes on {tex_path}; the .tex is kept") from None
+                raise LatexError(f"pdflatex took more than 5 minutes on {tex_path}") from None
             log = (work / "notes.log").read_text(errors="replace") if (work / "notes.log").exists() else ""
             if run.returncode != 0 or not (work / "notes.pdf").exists():
-                raise LatexError(f"pdflatex failed on {tex_path}: {_first_latex_error(log, run)}; the .tex is kept")
+                raise LatexError(f"pdflatex failed on {tex_path}: {_first_latex_error(log, run)}")
             if "Rerun to get" not in log:
                 break
-        return write_atomic(pdf_path, (work / "notes.pdf").read_bytes(), force)
+        return (work / "notes.pdf").read_bytes()
 
 
 def _first_latex_error(log: str, run) -> str:
@@ -1424,6 +1431,6 @@ def _first_latex_error(log: str, run) -> str:
 
 __all__ = [
     "Block", "Document", "Equation", "Math", "Section", "WorkedNumber",
-    "compile_pdf", "document", "escape_latex", "escape_markdown", "format_number", "format_value",
+    "compile_pdf", "pdf_bytes", "document", "escape_latex", "escape_markdown", "format_number", "format_value",
     "latex", "markdown", "notes_main", "pdflatex_path", "template_dir", "write_notes",
 ]
