@@ -47,6 +47,9 @@ def parse_values(text: str) -> dict:
             raise EvaluationError(f"--values: expected name=value, got {item.strip()!r}")
         name, raw = item.split("=", 1)
         name = name.strip()
+        if raw.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            values[name] = float(raw)  # a number, but not finite: evaluate() says so
+            continue
         try:
             value = ast.literal_eval(raw.strip())
         except (ValueError, SyntaxError, MemoryError, RecursionError):
@@ -160,6 +163,9 @@ def cmd_derive(args) -> int:
 def cmd_emit(args) -> int:
     from .loader import load_network
 
+    from .outputs import check_writable
+
+    check_writable(args.output, args.force)  # before the work
     derivation = load_network(args.model).derive()
     for path in _write_all([(Path(args.output), derivation.numpy())], args.force):
         print(f"wrote {path}", file=sys.stderr)
