@@ -40,3 +40,16 @@ def pdflatex():
     if path is None:
         _missing("pdflatex is not installed (apt-get install texlive-latex-base texlive-latex-recommended)")
     return path
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the fuzzing counts (tests/test_fuzz.py) at the end of the session."""
+    fuzz = sys.modules.get("tests.test_fuzz")
+    if fuzz is None or not fuzz.STATS["generated"]:
+        return
+    stats = fuzz.STATS
+    terminalreporter.write_line(
+        f"fuzz: {stats['generated']} networks generated, {stats['failed']} failed, {len(stats['refused'])} refused"
+    )
+    for line in stats["refused"][:20]:
+        terminalreporter.write_line(f"  refused: {line}")

@@ -1,0 +1,124 @@
+"""Property-based fuzzing of the whole pipeline on networks nobody typed in.
+
+Hypothesis draws a network spec (depth 1-5, widths 1-4, an activation per
+layer from the registry, every loss, residual paths, gates, tied weights,
+missing biases, scalar networks).  For each: derive; check the derived
+gradients against central differences; emit the NumPy module and check its
+gradients against central differences of its own loss; render the LaTeX (a
+sample is compiled by pdflatex in a separate test).
+
+    SYMPROP_FUZZ_EXAMPLES=3000 python -m pytest tests/test_fuzz.py -s
+
+CI runs the default (300 networks); the counts are printed at the end of the
+session.
+"""
+
+import os
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import symprop
+from symprop import ops
+from tests.netgen import Spec, build_network, finite_difference_errors, hidden_activations, near_kink, random_values, valid_spec
+
+EXAMPLES = int(os.environ.get("SYMPROP_FUZZ_EXAMPLES", "300"))
+COMPILED = int(os.environ.get("SYMPROP_FUZZ_LATEX", "6"))
+STATS = {"generated": 0, "failed": 0, "refused": []}
+
+
+@st.composite
+def specs(draw):
+    depth = draw(st.integers(1, 5))
+    scalar = draw(st.booleans().map(lambda b: b and draw(st.integers(0, 3)) == 0))  # about 1 in 8
+    names = hidden_activations()
+    activations = tuple(draw(st.sampled_from(names)) for _ in range(depth - 1)) + (
+        draw(st.sampled_from(names + ["softmax"])),
+    )
+    losses = sorted(ops.LOSSES) + (["squared"] if scalar else [])
+    return valid_spec(
+        Spec(
+            widths=tuple(draw(st.integers(1, 4)) for _ in range(depth + 1)),
+            activations=activations,
+            loss=draw(st.sampled_from(losses)),
+            residual=draw(st.booleans()),
+            gated=draw(st.booleans()),
+            tied=draw(st.booleans()),
+            bias=draw(st.booleans()),
+            scalar=scalar,
+        )
+    )
+
+
+def check_module_gradients(d, rng, examples=3, h=1e-6):
+    """The emitted module's gradients against central differences of its own loss."""
+    namespace = {}
+    exec(compile(d.numpy(), "<generated>", "exec"), namespace)  # our generated code
+    params = namespace["init_params"](seed=int(rng.integers(1000)))
+    net = d.network
+    samples = [random_values(net, rng) for _ in range(examples)]
+    data = {}
+    for sym in net.inputs + net.targets:
+        rows = [np.asarray(s[sym.name], dtype=float).reshape(-1) for s in samples]
+        data[sym.name] = np.array(rows) if not net.is_scalar else np.array([r[0] for r in rows])
+    loss, grads = namespace["gradients"](params, **data)
+    assert np.isfinite(loss)
+    worst = 0.0
+    for name, value in params.items():
+        numeric = np.zeros_like(value, dtype=float)
+        flat = numeric.reshape(-1)
+        for k in range(value.size):
+            shifted = {**params, name: np.array(value, dtype=float)}
+            shifted[name].reshape(-1)[k] += h
+            plus = namespace["loss"](shifted, **data)
+            shifted[name].reshape(-1)[k] -= 2 * h
+            minus = namespace["loss"](shifted, **data)
+            flat[k] = (plus - minus) / (2 * h)
+        got = np.asarray(grads[name], dtype=float).reshape(numeric.shape)
+        scale = max(np.linalg.norm(got), np.linalg.norm(numeric), 1e-3)
+        worst = max(worst, float(np.linalg.norm(got - numeric) / scale))
+    return worst
+
+
+def kink_free_values(d, rng):
+    for _ in range(30):
+        values = random_values(d.network, rng)
+        if not near_kink(d, values):
+            return values
+    return values
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(spec=specs(), seed=st.integers(0, 2**31 - 1))
+def test_pipeline_on_generated_networks(spec, seed):
+    STATS["generated"] += 1
+    try:
+        net = build_network(spec)
+        d = net.derive()
+        rng = np.random.default_rng(seed)
+        errors = finite_difference_errors(d, kink_free_values(d, rng))
+        assert max(errors.values()) < 1e-6, f"{spec}: derived gradients vs finite differences: {errors}"
+        worst = check_module_gradients(d, rng)
+        assert worst < 1e-6, f"{spec}: generated module vs finite differences: {worst:.2e}"
+        tex = d.latex(standalone=True)
+        assert tex.count(r"\begin{document}") == 1 and tex.rstrip().endswith(r"\end{document}")
+    except symprop.SympropError as exc:  # a refusal is not a failure, but it is reported
+        STATS["refused"].append(f"{spec}: {exc}")
+    except BaseException:
+        STATS["failed"] += 1
+        raise
+
+
+@settings(max_examples=COMPILED, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(spec=specs())
+def test_generated_latex_compiles(spec, pdflatex, tmp_path_factory):
+    from symprop.render import pdf_bytes
+
+    d = build_network(spec).derive()
+    values = kink_free_values(d, np.random.default_rng(0))
+    tex = d.latex(standalone=True, values=values, learning_rate=0.1)
+    pdf = pdf_bytes(tex.encode(), tmp_path_factory.mktemp("fuzz") / "notes.tex")
+    assert pdf.startswith(b"%PDF")
