@@ -292,14 +292,10 @@ class Network:
         return nodes
 
 
-def _canonical(expr):
-    """Give every elementwise Lambda the canonical variable (user Dummies differ each call)."""
-    if not any(
-        isinstance(n, ElementwiseApplyFunction)
-        and (n.function.variables != (alg.T,) or not isinstance(n, alg.EntrywiseApply))
-        for n in _postorder(expr)
-    ):
-        return expr
+def _rebuild_dag(expr, finish=lambda node: node):
+    """Rebuild ``expr`` bottom-up, once per distinct subexpression, passing each
+    rebuilt node through ``finish``.  Elementwise applications are rebuilt with
+    the canonical Lambda variable (user Dummies differ on every call)."""
     memo: dict = {}
 
     def rebuild(e):
@@ -311,11 +307,22 @@ def _canonical(expr):
             out = e
         else:
             args = [rebuild(a) for a in e.args]
-            out = e if all(n is o for n, o in zip(args, e.args)) else e.func(*args)
+            out = finish(e if all(n is o for n, o in zip(args, e.args)) else e.func(*args))
         memo[e] = out
         return out
 
     return rebuild(expr)
+
+
+def _canonical(expr):
+    """Give every elementwise Lambda the canonical variable and doit-stopping class."""
+    if not any(
+        isinstance(n, ElementwiseApplyFunction)
+        and (n.function.variables != (alg.T,) or not isinstance(n, alg.EntrywiseApply))
+        for n in _postorder(expr)
+    ):
+        return expr
+    return _rebuild_dag(expr)
 
 
 def _factor_nested_sums(expr):
@@ -327,37 +334,24 @@ def _factor_nested_sums(expr):
     values the user wrote; they are then named (h1, h2, ...) and every equation
     stays one layer long.
     """
-    order = _postorder(expr)
-    sums = [e for e in order if isinstance(e, sp.MatAdd)]
-    if len(sums) < 2:
+    if sum(isinstance(e, sp.MatAdd) for e in _postorder(expr)) < 2:
         return expr
-    memo: dict = {}
     rewritten_sums = []  # (argument set, rewritten sum), smaller sums first
 
-    def rebuild(e):
-        if e in memo:
-            return memo[e]
-        if isinstance(e, ElementwiseApplyFunction):
-            out = alg.elementwise(e.function, rebuild(e.expr))
-        elif ops.is_leaf(e) or isinstance(e, sp.Lambda):
-            out = e
-        else:
-            args = [rebuild(a) for a in e.args]
-            out = e if all(n is o for n, o in zip(args, e.args)) else e.func(*args)
-            if isinstance(out, sp.MatAdd):
-                terms = set(out.args)
-                best = None
-                for inner_terms, inner in rewritten_sums:
-                    if len(inner_terms) >= 2 and inner_terms < terms and (best is None or len(inner_terms) > len(best[0])):
-                        best = (inner_terms, inner)
-                if best is not None:
-                    rest = [a for a in out.args if a not in best[0]]
-                    out = sp.MatAdd(*rest, best[1])
-                rewritten_sums.append((terms, out))
-        memo[e] = out
-        return out
+    def factor(node):
+        if not isinstance(node, sp.MatAdd):
+            return node
+        terms = set(node.args)
+        best = None
+        for inner_terms, inner in rewritten_sums:
+            if len(inner_terms) >= 2 and inner_terms < terms and (best is None or len(inner_terms) > len(best[0])):
+                best = (inner_terms, inner)
+        if best is not None:
+            node = sp.MatAdd(*[a for a in node.args if a not in best[0]], best[1])
+        rewritten_sums.append((terms, node))
+        return node
 
-    return rebuild(expr)
+    return _rebuild_dag(expr, factor)
 
 
 def _children(node) -> list:
