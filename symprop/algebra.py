@@ -240,9 +240,7 @@ def applied_function(node: ElementwiseApplyFunction):
 
 
 def inner(a, b):
-    """``sum_ij a_ij b_ij`` as a scalar: ``a^T b`` for column vectors."""
-    if a.shape[1] == 1:
-        return sp.Trace(matmul(transpose(a), b)) if a.shape[0] != 1 else matmul(a, b)
+    """``sum_ij a_ij b_ij`` as a scalar expression: tr(a^T b)."""
     return sp.Trace(matmul(transpose(a), b))
 
 
@@ -335,12 +333,12 @@ class Scalarized:
             return hadamard_power(self._lift(s.base), s.exp)
         if isinstance(s, sp.Function) and len(s.args) == 1:
             return elementwise(s.func, self._lift(s.args[0]))
-        if isinstance(s, sp.Function) or isinstance(s, sp.Basic):
-            # A function of several entries: apply it as a Lambda of one of them.
-            free = sorted(s.free_symbols & set(self.symbols), key=str)
-            if len(free) == 1:
-                (var,) = free
-                return elementwise(sp.Lambda(var, s), self._lift(var))
+        # Anything else of a single entry (a function of several arguments, say):
+        # apply it entrywise as a Lambda of that entry.
+        free = sorted(s.free_symbols & set(self.symbols), key=str)
+        if len(free) == 1:
+            (var,) = free
+            return elementwise(sp.Lambda(var, s), self._lift(var))
         raise TypeError(f"cannot lift {s} to an elementwise matrix expression")
 
 

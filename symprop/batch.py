@@ -37,7 +37,7 @@ from . import algebra as alg
 from . import ops
 
 M = sp.Symbol("m", integer=True, positive=True)  # examples in the batch
-I = sp.Symbol("i", integer=True, positive=True)  # index of an example
+INDEX = sp.Symbol("i", integer=True, positive=True)  # index of an example
 
 
 class NotBatchable(Exception):
@@ -185,7 +185,7 @@ def indexed(e, per_example: set):
         if isinstance(s, MatrixSymbol):
             mapping[s] = MatrixSymbol(s.name + EXAMPLE_SUFFIX, *s.shape)
         else:
-            mapping[s] = sp.IndexedBase(s.name)[I]
+            mapping[s] = sp.IndexedBase(s.name)[INDEX]
     return e.xreplace(mapping)
 
 
@@ -197,7 +197,7 @@ def batch_forms(network, steps):
             per_example.add(s.symbol)
     taken = {s.name for s in network.declared} | {s.name for s in steps}
     batcher = Batcher(per_example, taken)
-    loss_row = sp.IndexedBase("L")[I]
+    loss_row = sp.IndexedBase("L")[INDEX]
     out = []
     for s in steps:
         batched = None
@@ -209,7 +209,7 @@ def batch_forms(network, steps):
             elif per_example_step:
                 lhs = indexed(s.symbol, per_example | {s.symbol})
             if s.kind == "loss":
-                batched = sp.Sum(loss_row, (I, 1, M)) / M
+                batched = sp.Sum(loss_row, (INDEX, 1, M)) / M
             elif s.kind in ("forward", "adjoint"):
                 if network.is_scalar:
                     batched = indexed(s.expr, per_example)
@@ -223,7 +223,7 @@ def batch_forms(network, steps):
                     batched = alg.scale(1 / M, batcher.columns(s.expr))
             elif s.kind == "gradient":
                 if network.is_scalar or not isinstance(s.symbol, MatrixExpr):
-                    batched = sp.Sum(indexed(s.expr, per_example), (I, 1, M)) / M
+                    batched = sp.Sum(indexed(s.expr, per_example), (INDEX, 1, M)) / M
                 else:
                     shape = s.symbol.shape
                     batched = alg.scale(1 / M, batcher.batch_sum(s.expr, shape))
@@ -231,11 +231,11 @@ def batch_forms(network, steps):
                 batched = s.expr
         except (NotBatchable, sp.matrices.exceptions.ShapeError):
             if s.kind == "gradient" and s.role == "parameter":
-                batched = sp.Sum(indexed(s.expr, per_example), (I, 1, M)) / M
+                batched = sp.Sum(indexed(s.expr, per_example), (INDEX, 1, M)) / M
             else:
                 batched = None
         out.append(replace(s, batched=batched, batched_symbol=lhs))
     return out
 
 
-__all__ = ["M", "I", "batch_forms", "batch_name"]
+__all__ = ["M", "INDEX", "batch_forms", "batch_name"]

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-import numpy as np
 import sympy as sp
 
 from . import algebra as alg
@@ -177,14 +176,6 @@ class Derivation:
             else:
                 lines.append(f"({s.number}) {lhs} = {text(s.expr)}")
         return "\n".join(lines)
-
-
-def as_float_dict(values: dict) -> dict:
-    out = {}
-    for k, v in values.items():
-        a = np.asarray(v, dtype=float)
-        out[k] = float(a.reshape(-1)[0]) if a.size == 1 else a
-    return out
 
 
 __all__ = ["Contribution", "Derivation", "ETA", "Form", "Step", "EvaluationError"]

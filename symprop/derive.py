@@ -18,6 +18,7 @@ rewrites in ``rewrite.py``; both are recorded as forms of the step.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 
 import sympy as sp
 from sympy import MatrixExpr, MatrixSymbol
@@ -235,8 +236,6 @@ def _mark_needed(steps):
         elif s.kind == "adjoint" and s.symbol in needed_symbols:
             needed_symbols |= s.expr.free_symbols
     out = []
-    from dataclasses import replace
-
     for s in steps:
         if s.kind == "adjoint":
             s = replace(s, needed=s.symbol in needed_symbols)

@@ -31,7 +31,7 @@ import sympy as sp
 from . import algebra as alg
 from . import ops
 from .algebra import T
-from .batch import EXAMPLE_SUFFIX, I, M, batch_name, indexed
+from .batch import EXAMPLE_SUFFIX, INDEX, M, batch_name, indexed
 from .errors import EvaluationError, LatexError, SympropError
 from .outputs import GENERATED_MARK, check_writable, header, write_atomic
 from .printing import LatexPrinter, NumPyPrinter, helper_sources, latex_name
@@ -828,7 +828,7 @@ class _Notes:
         per_example = set(self.net.inputs) | set(self.net.targets)
         per_example |= {s.symbol for s in self.steps if s.kind in ("forward", "loss", "adjoint")}
         lines = []
-        mean = rf"\frac{{1}}{{{self.tex(M)}}} \sum_{{{self.tex(I)}=1}}^{{{self.tex(M)}}}"
+        mean = rf"\frac{{1}}{{{self.tex(M)}}} \sum_{{{self.tex(INDEX)}=1}}^{{{self.tex(M)}}}"
         ones = False
         outer = False
         for s in self.steps:

@@ -40,7 +40,6 @@ def check_batch(net, seed):
     per_example = [d.evaluate(s) for s in samples]
     batch_values = {p.name: samples[0][p.name] for p in net.params}
     for sym in net.inputs + net.targets:
-        name = next(st.batched_symbol for st in d.steps if False) if False else None
         columns = np.hstack([np.asarray(s[sym.name]).reshape(-1, 1) for s in samples])
         batch_values[sym.name[0].upper() + sym.name[1:]] = columns
     namespace = run_batch_forms(d, batch_values)

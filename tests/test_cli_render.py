@@ -37,7 +37,7 @@ def test_derive_pdf_alone_names_the_files_after_the_model(model, pdflatex):
     "values, message",
     [
         ("x=2,w=3,b=1", "no value given for y"),
-        ("x=2,w=3,b=1,y=nan", "is not a number"),
+        ("x=2,w=3,b=1,y=nan", "not finite"),
         ("x=2,w=3,b=1,y=1e999", "not finite"),
         ("x=2,w=3,b=1,y=5,q=1", "unknown names"),
     ],
