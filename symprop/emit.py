@@ -243,7 +243,9 @@ class _Emitter:
                 args = list(e.args)
                 varying = [i for i, a in enumerate(args) if has_adjoint(a)]
                 if len(varying) != 1:
-                    raise UnsupportedOperationError(f"the backward expression {sp.sstr(e)} is not linear in the adjoints")
+                    raise UnsupportedOperationError(
+                        f"the backward expression {sp.sstr(e)} is not linear in the adjoints"
+                    )
                 args[varying[0]] = scale(args[varying[0]])
                 if isinstance(e, MatMul):
                     return alg.matmul(*args)
@@ -274,6 +276,8 @@ class _Emitter:
         return result, bool(seeded)
 
     def _line(self, name, comments, code) -> Line:
+        # ruff format would split a statement longer than the line; leave ours whole
+        code = [c + "  # fmt: skip" if len(c) + 4 > LINE_LENGTH else c for c in code]
         reads = set()
         for c in code:
             reads |= names_used(c)
@@ -314,16 +318,12 @@ class _Emitter:
         functions = []
 
         fwd = self._live(forward_lines, preds)
-        functions.append(
-            self._function(
-                "forward",
-                inputs,
-                [self._forward_doc(preds)],
-                fwd,
-                ", ".join(preds),
-                uses_m=False,
-            )
+        doc = (
+            self._forward_doc(preds)
+            if preds
+            else "This network names no prediction (no activation or loss op): returns None."
         )
+        functions.append(self._function("forward", inputs, [doc], fwd, ", ".join(preds), uses_m=False))
         loss_lines = self._live(forward_lines, ["L"])
         functions.append(
             self._function("loss", data, ["The loss L of a batch: the mean over its examples."], loss_lines, "L")
@@ -348,8 +348,18 @@ class _Emitter:
         helper_names = set(self.printer.helpers_used)
         return {
             "functions": functions,
-            "helpers": helper_sources(helper_names).split("\n\n\n") if helper_names else [],
+            "helpers": [self._helper(h) for h in helper_sources(helper_names).split("\n\n\n")] if helper_names else [],
         }
+
+    def _helper(self, source: str) -> str:
+        """A helper's source; a custom activation's re-printed in this module's style."""
+        name = source.split("(", 1)[0].removeprefix("def ").strip()
+        rule = ops.FUNCTIONS.get(name)
+        if rule is None or not rule.description.startswith("custom:"):
+            return source
+        printer = BatchPrinter(set(), self.scalar)
+        body = printer.const(rule.definition_expr.xreplace({ops.T: sp.Symbol("x")}))
+        return f"def {name}(x):\n    return {body}\n"
 
     def _backward_heading(self) -> str:
         return "backward pass: the adjoint of the batch-mean loss carries 1/m from the seed on"
@@ -411,8 +421,12 @@ class _Emitter:
         cond = " or ".join(conds)
         line = f"if {cond}:"
         if len(line) + 4 > LINE_LENGTH:
-            return ["if (", *[f"    {c}" + (" or" if i < len(conds) - 1 else "") for i, c in enumerate(conds)], "):",
-                    f"    _shape_error({call})"]
+            return [
+                "if (",
+                *[f"    {c}" + (" or" if i < len(conds) - 1 else "") for i, c in enumerate(conds)],
+                "):",
+                f"    _shape_error({call})",
+            ]
         return [line, f"    _shape_error({call})"]
 
     @staticmethod
@@ -479,7 +493,7 @@ class _Emitter:
         pred_syms = {n: self.node_symbols[n] for n in preds}
         teacher_of = {}
         loss_expr = self.net.loss_node.definition
-        for loss in loss_expr.atoms(ops.LossExpr):
+        for loss in sorted(loss_expr.atoms(ops.LossExpr), key=sp.default_sort_key):
             for n, sym in pred_syms.items():
                 if loss.prediction == sym and loss.target in self.net.targets:
                     teacher_of.setdefault(loss.target, n)
@@ -523,7 +537,10 @@ class _Emitter:
         equations_backward = [
             self.equation(s)
             for s in self.steps
-            if s.kind in ("adjoint", "gradient") and s.needed and not s.inlined and (s.kind == "adjoint" or s.role == "parameter")
+            if s.kind in ("adjoint", "gradient")
+            and s.needed
+            and not s.inlined
+            and (s.kind == "adjoint" or s.role == "parameter")
         ]
         return {
             "header": header("#", f"the network {net.name!r}"),
@@ -564,4 +581,4 @@ def numpy_module(derivation, **options) -> str:
     return _environment().get_template("module.py.j2").render(**model)
 
 
-__all__ = ["numpy_module", "view_model", "template_dir"]
+__all__ = ["numpy_module", "template_dir", "view_model"]

@@ -29,9 +29,8 @@ import re
 from contextlib import contextmanager
 
 import sympy as sp
-from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, MatrixExpr, OneMatrix, Transpose
+from sympy import HadamardProduct, MatAdd, MatMul, OneMatrix, Transpose
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
-from sympy.matrices.expressions.matexpr import MatrixElement
 
 from . import algebra as alg
 from . import ops
@@ -292,8 +291,10 @@ class BatchPrinter(NumPyPrinter):
         with self._in("const"):
             code = self._print(body.xreplace({T: _ARG}))
         with self._in("pe"):
-            arg = paren(self._operand(expr.expr))
-        return code.replace("_ARG_", arg)
+            arg = self._operand(expr.expr)
+        # a call's own parentheses suffice: f(arg), f(arg, 2); elsewhere (arg)
+        code = re.sub(r"(?<=[(,] )_ARG_(?=[,)])|(?<=\()_ARG_(?=[,)])", lambda _: arg, code)
+        return code.replace("_ARG_", paren(arg))
 
     def _print_Softmax(self, expr):
         if not self._pe():
@@ -336,6 +337,10 @@ class BatchPrinter(NumPyPrinter):
         if self._pe():
             return self._step_call(expr.args[0])
         return super()._print_Heaviside(expr)
+
+    def _print_Rational(self, expr):
+        # 2 / 3 reads like the derivation; CPython folds it to the float constant
+        return f"{expr.p} / {expr.q}" if expr.q != 1 else str(expr.p)
 
     def _print_Add(self, expr):
         parts = [(sign, self._print(term)) for sign, term in self.terms(expr)]
@@ -441,7 +446,9 @@ class BatchPrinter(NumPyPrinter):
                     changed = True
                     break
                 if it.kind == "row" and isinstance(right, _Vector) and right.kind == "col":
-                    scalars.append(f"({self._mul_operand(it.code)} * {self._mul_operand(right.code)}).sum(axis=1, keepdims=True)")
+                    scalars.append(
+                        f"({self._mul_operand(it.code)} * {self._mul_operand(right.code)}).sum(axis=1, keepdims=True)"
+                    )
                     items[i : i + 2] = []
                     changed = True
                     break
@@ -567,7 +574,9 @@ class BatchPrinter(NumPyPrinter):
             body = f"{paren(body)}.sum()"  # a scalar parameter's 1x1 gradient
         if coefficient == "-1":
             return f"-{paren(body)}" if _is_sum(body) else f"-{body}"
-        return self._product(self._mul_operand(coefficient) if coefficient else "", paren(body) if coefficient else body)
+        return self._product(
+            self._mul_operand(coefficient) if coefficient else "", paren(body) if coefficient else body
+        )
 
     # ------------------------------------------------------------------
     # the batch mean (the loss)
@@ -622,9 +631,7 @@ class BatchPrinter(NumPyPrinter):
 
     # ------------------------------------------------------------------
     def _unsupported(self, expr, what):
-        return UnsupportedOperationError(
-            f"cannot emit batch-first NumPy code for {what}: {sp.sstr(expr)}"
-        )
+        return UnsupportedOperationError(f"cannot emit batch-first NumPy code for {what}: {sp.sstr(expr)}")
 
 
 def names_used(code: str) -> set:
@@ -632,4 +639,4 @@ def names_used(code: str) -> set:
     return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-__all__ = ["BatchPrinter", "INV_M", "names_used", "paren", "is_atomic"]
+__all__ = ["INV_M", "BatchPrinter", "is_atomic", "names_used", "paren"]
