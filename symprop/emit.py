@@ -75,7 +75,11 @@ def _environment():
 
 
 class _CommentPrinter(TextPrinter):
-    """The terminal's one-line equations, with products inside ⊙ in parentheses."""
+    """The terminal's one-line equations, with products inside ⊙ (and ⊙ inside
+    products) in parentheses."""
+
+    def _factor(self, arg):
+        return f"({self._print(arg)})" if isinstance(arg, HadamardProduct) else super()._factor(arg)
 
     def _print_HadamardProduct(self, expr):
         return " ⊙ ".join(f"({self._print(a)})" if isinstance(a, MatMul) else self._factor(a) for a in expr.args)
@@ -507,9 +511,15 @@ class _Emitter:
             lines.append(f"{s.name} = rng.standard_normal({self._demo_shape(s)})")
         inputs = ", ".join(s.name for s in self.net.inputs)
         if any(t in teacher_of for t in self.net.targets):
-            lhs = ", ".join(f"teacher_{n}" for n in preds)
-            lines.append(f"{lhs} = forward(teacher{', ' if inputs else ''}{inputs})")
+            call = f"forward(teacher{', ' if inputs else ''}{inputs})"
+            if len(preds) == 1 and list(teacher_of.values()) == preds:
+                (target,) = teacher_of
+                lines.append(f"{target.name} = {call}")
+            else:
+                lines.append(f"{', '.join(f'teacher_{n}' for n in preds)} = {call}")
         for t in self.net.targets:
+            if t in teacher_of and f"{t.name} = forward(" in lines[-1]:
+                continue
             if t in teacher_of:
                 lines.append(f"{t.name} = teacher_{teacher_of[t]}")
             else:

@@ -473,7 +473,8 @@ class BatchPrinter(NumPyPrinter):
             coefficient, sign = "", "-"
         else:
             sign = ""
-            coefficient = self._mul_operand(coefficient) if coefficient else ""
+            # leading factors of a product need no parentheses unless they are a sum
+            coefficient = paren(coefficient) if _is_sum(coefficient) else coefficient
         if not items:
             body = ""
         elif len(items) == 1 and isinstance(items[0], _Vector):
