@@ -188,15 +188,22 @@ def torch_worker(jobs, results, threads):
 # ==========================================================================
 
 
-BUDGET = 0.2  # seconds per sample
+BUDGET = 0.2  # seconds per torch sample
+PAIR_BUDGET = 0.04  # seconds per NumPy sample; generated and hand-written alternate in pairs
+PAIRS = 5  # pairs per round
 PAUSE = 0.2  # seconds between turns of the two processes: spinning BLAS/OpenMP threads go to sleep
 
 
-def calls_per_sample(step):
+def calls_per_sample(step, budget=BUDGET):
     step()
+    once = min(timed(step) for _ in range(3))
+    return max(1, int(budget / max(once, 1e-7)))
+
+
+def timed(step):
     t0 = time.perf_counter()
     step()
-    return max(1, int(BUDGET / max(time.perf_counter() - t0, 1e-7)))
+    return time.perf_counter() - t0
 
 
 def sample(step, n):
@@ -206,24 +213,38 @@ def sample(step, n):
     return (time.perf_counter() - t0) / n
 
 
-def interleaved(steps, torch_calls, jobs, results, repeats):
-    """Median seconds per call of each local step and of the torch step.
+def interleaved(gen, hand, torch_calls, jobs, results, repeats):
+    """Median seconds per call of the generated, hand-written and torch steps,
+    and the median of the paired ratios generated / hand-written.
 
-    Samples are taken in turn (torch, generated, hand, torch, ...), so a change
-    of machine load during the run affects all three alike.
+    Each round times torch once (in its process), then PAIRS pairs of short
+    generated and hand-written samples back to back, alternating which goes
+    first.  The load of this shared machine drifts within seconds; a ratio of
+    two samples taken milliseconds apart is robust to that, a ratio of medians
+    taken at different moments is not.
     """
-    counts = [calls_per_sample(step) for step in steps]
-    samples = [[] for _ in range(len(steps) + 1)]
+    counts = [calls_per_sample(step, PAIR_BUDGET) for step in (gen, hand)]
+    times = {"gen": [], "hand": [], "torch": []}
+    ratios = []
     for _ in range(repeats):
         time.sleep(PAUSE)
         jobs.put(("sample", torch_calls))
-        samples[-1].append(results.get(timeout=600))
+        times["torch"].append(results.get(timeout=600))
         time.sleep(PAUSE)
-        for i, step in enumerate(steps):
-            samples[i].append(sample(step, counts[i]))
+        for k in range(PAIRS):
+            if k % 2:
+                h = sample(hand, counts[1])
+                g = sample(gen, counts[0])
+            else:
+                g = sample(gen, counts[0])
+                h = sample(hand, counts[1])
+            times["gen"].append(g)
+            times["hand"].append(h)
+            ratios.append(g / h)
         if os.environ.get("BENCH_DEBUG"):
-            print("  samples (us):", [round(s[-1] * 1e6, 1) for s in samples], counts, flush=True)
-    return [float(np.median(s)) for s in samples]
+            print(f"  torch {times['torch'][-1] * 1e6:.1f} us, gen/hand {[round(r, 3) for r in ratios[-PAIRS:]]}")
+    med = {k: float(np.median(v)) for k, v in times.items()}
+    return med["gen"], med["hand"], med["torch"], float(np.median(ratios))
 
 
 def rel(a, b):
@@ -270,11 +291,9 @@ def main():
                 assert gen_grads[next(iter(gen_grads))].dtype == np.dtype(dtype)
                 jobs.put(("setup", params, x, y, hidden, output, loss))
                 torch_value, torch_grads, torch_calls = results.get(timeout=600)
-                gen_t, hand_t, torch_t = interleaved(
-                    [
-                        functools.partial(module.gradients, params, x, y),
-                        functools.partial(hand_step, params, x, y, hidden, output, loss),
-                    ],
+                gen_t, hand_t, torch_t, ratio = interleaved(
+                    functools.partial(module.gradients, params, x, y),
+                    functools.partial(hand_step, params, x, y, hidden, output, loss),
                     torch_calls,
                     jobs,
                     results,
@@ -285,10 +304,10 @@ def main():
                     + [rel(gen_grads[k], hand_grads[k]) for k in gen_grads]
                     + [rel(gen_grads[k], torch_grads[k]) for k in gen_grads]
                 )
-                rows.append((f"{label} m={batch}", dtype, gen_t, hand_t, torch_t, agree))
+                rows.append((f"{label} m={batch}", dtype, gen_t, hand_t, torch_t, ratio))
                 print(
                     f"{label + f' m={batch}':40s} {dtype:8s} gen {fmt(gen_t)}  hand {fmt(hand_t)}  torch {fmt(torch_t)}"
-                    f"  gen/hand {gen_t / hand_t:5.3f}  gen/torch {gen_t / torch_t:5.3f}  (max rel diff {agree:.1e})",
+                    f"  gen/hand {ratio:5.3f}  gen/torch {gen_t / torch_t:5.3f}  (max rel diff {agree:.1e})",
                     flush=True,
                 )
     jobs.put(None)
@@ -299,10 +318,11 @@ def main():
     print(
         f"{'network':40s} {'dtype':8s} {'generated':>12s} {'hand NumPy':>12s} {'torch eager':>12s} {'gen/hand':>8s} {'gen/torch':>9s}"
     )
-    for name, dtype, g, h, t, _ in rows:
-        print(f"{name:40s} {dtype:8s} {fmt(g):>12s} {fmt(h):>12s} {fmt(t):>12s} {g / h:8.3f} {g / t:9.3f}")
-    worst = max(g / h for _, _, g, h, _, _ in rows)
+    for name, dtype, g, h, t, r in rows:
+        print(f"{name:40s} {dtype:8s} {fmt(g):>12s} {fmt(h):>12s} {fmt(t):>12s} {r:8.3f} {g / t:9.3f}")
+    worst = max(r for *_, r in rows)
     slower = [(n, d) for n, d, g, _, t, _ in rows if g >= t]
+    print("gen/hand: median of paired ratios (samples taken back to back); gen/torch: ratio of medians")
     print(f"\nworst gen/hand ratio {worst:.3f} (target <= 1.05); slower than torch on: {slower or 'none'}")
 
 
