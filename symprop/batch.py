@@ -203,7 +203,10 @@ def batch_forms(network, steps):
         lhs = s.symbol
         per_example_step = s.kind in ("forward", "adjoint") or (s.kind == "gradient" and s.role == "input")
         if per_example_step and not network.is_scalar:
-            lhs = batcher.symbol(s.symbol)
+            try:
+                lhs = batcher.symbol(s.symbol)
+            except NotBatchable:  # a per-example row or matrix: no batch matrix symbol
+                lhs = indexed(s.symbol, per_example | {s.symbol})
         elif per_example_step:
             lhs = indexed(s.symbol, per_example | {s.symbol})
         try:
@@ -224,7 +227,9 @@ def batch_forms(network, steps):
                 if network.is_scalar:
                     batched = sp.Sum(indexed(s.expr, per_example), (I, 1, M)) / M
                 else:
-                    shape = s.symbol.shape
+                    shape = alg.shape_of(s.symbol)  # () for a scalar parameter
+                    if not shape:
+                        raise NotBatchable(s.symbol)
                     batched = alg.scale(1 / M, batcher.batch_sum(s.expr, shape))
             elif s.kind == "update":
                 batched = s.expr
