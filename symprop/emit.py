@@ -86,7 +86,8 @@ class _CommentPrinter(TextPrinter):
 
 
 def text(expr) -> str:
-    return _CommentPrinter().doprint(expr)
+    """One line (an explicit matrix prints over several; a comment must not)."""
+    return " ".join(_CommentPrinter().doprint(expr).split("\n"))
 
 
 @dataclass
@@ -125,8 +126,9 @@ class _Emitter:
             if s.activation and s.activation != "softmax" and ops.FUNCTIONS[s.activation].sign_preserving:
                 indicators[ops.activation_argument(s.expr)] = s.symbol
         producers = {s.symbol: s.expr for s in self.forward_steps}
-        self.printer = BatchPrinter(self.per_example, self.scalar, indicators, producers)
-        self.data = [s for s in self.net.inputs] + [s for s in self.net.targets]
+        self.data = [*self.net.inputs, *self.net.targets]
+        dtype_of = self.data[0].name if self.data else None
+        self.printer = BatchPrinter(self.per_example, self.scalar, indicators, producers, dtype_of)
 
     def _per_example(self) -> set:
         pe = set(self.net.inputs) | set(self.net.targets)
@@ -258,6 +260,8 @@ class _Emitter:
                 return sp.Mul(*args)
             if isinstance(e, sp.Transpose):
                 return alg.transpose(scale(e.arg))
+            if isinstance(e, sp.Trace):
+                return sp.Trace(scale(e.arg))
             if e in self.adjoints:
                 return e
             raise UnsupportedOperationError(f"the backward expression {sp.sstr(e)} is not linear in the adjoints")
@@ -274,8 +278,10 @@ class _Emitter:
                     kept.append(term)  # the same for all m examples: m * (1/m) * term
                 else:
                     seed.append(term)
-            if seed:
+            if seed and target_pe:
                 linear.insert(0, scale(add(*seed)))  # one product with 1/m for the whole seed term
+            elif seed:  # summed over the batch term by term: 1/m in each
+                linear[:0] = [scale(t) for t in seed]
             result = add(*linear, *kept)
         return result, bool(seeded)
 

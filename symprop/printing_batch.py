@@ -114,8 +114,9 @@ class BatchPrinter(NumPyPrinter):
     definition}, to fuse a loss with the activation of its prediction.
     """
 
-    def __init__(self, per_example, scalar_network: bool, indicators=None, producers=None):
+    def __init__(self, per_example, scalar_network: bool, indicators=None, producers=None, dtype_of=None):
         super().__init__()
+        self.dtype_of = dtype_of  # an array whose dtype explicit constant matrices take
         self.per_example = frozenset(per_example)
         self.scalar_network = scalar_network
         self.indicators = dict(indicators or {})
@@ -338,6 +339,10 @@ class BatchPrinter(NumPyPrinter):
             return self._step_call(expr.args[0])
         return super()._print_Heaviside(expr)
 
+    def _print_ImmutableDenseMatrix(self, expr):
+        code = super()._print_ImmutableDenseMatrix(expr)
+        return f"{code[:-1]}, dtype={self.dtype_of}.dtype)" if self.dtype_of else code  # float32 stays float32
+
     def _print_Rational(self, expr):
         # 2 / 3 reads like the derivation; CPython folds it to the float constant
         return f"{expr.p} / {expr.q}" if expr.q != 1 else str(expr.p)
@@ -452,7 +457,11 @@ class BatchPrinter(NumPyPrinter):
                     items[i : i + 2] = []
                     changed = True
                     break
-        coefficient = "" if c == 1 else self.const(c) if not self.is_pe(c) else self._print(c)
+        if self.is_pe(c):  # a per-example scalar factor: (m, 1), one of the scalars
+            numeric, c = c.as_coeff_Mul()
+            scalars.insert(0, self._mul_operand(self._print(c)))
+            c = numeric
+        coefficient = "" if c == 1 else self.const(c)
         return coefficient, scalars, items
 
     def _scalar_factor(self, f) -> str:

@@ -107,6 +107,23 @@ def special_networks() -> dict:
         targets=[sp.MatrixSymbol("t", 3, 1)],
     )
 
+    # a weight-decay term, a quadratic-form loss (SymPy pushes the transpose into
+    # tanh: a row-shaped layer), a scalar parameter, matrix entries, an activation penalty
+    W1, b1 = sp.MatrixSymbol("W1", 4, 3), sp.MatrixSymbol("b1", 4, 1)
+    W2, alpha = sp.MatrixSymbol("W2", 2, 4), sp.Symbol("alpha")
+    h = ops.tanh(W1 * x + b1)
+    mlp_params = [W1, b1, W2]
+    nets["weight_decay"] = symprop.Network(
+        ops.mse(W2 * h, y) + sp.Rational(1, 100) * sp.Trace(W1.T * W1), params=mlp_params, inputs=[x], targets=[y]
+    )
+    nets["quadratic_loss"] = symprop.Network((W2 * h - y).T * (W2 * h - y), params=mlp_params, inputs=[x], targets=[y])
+    nets["scalar_param"] = symprop.Network(
+        ops.mse(alpha * (W2 * h), y), params=[*mlp_params, alpha], inputs=[x], targets=[y]
+    )
+    nets["matrix_entries"] = symprop.Network(
+        ((W2 * h)[0, 0] - y[1, 0]) ** 2 + (sp.OneMatrix(1, 4) * h)[0, 0], params=mlp_params, inputs=[x], targets=[y]
+    )
+
     # scalar networks: plain SymPy functions and registry ones
     w1, w2, b, s, t = sp.symbols("w1 w2 b s t")
     nets["scalar_sin_exp"] = symprop.Network(
