@@ -338,8 +338,16 @@ class _Emitter:
         functions.append(
             self._function("loss", data, ["The loss L of a batch: the mean over its examples."], loss_lines, "L")
         )
-        grad_lines = self._live(forward_lines + backward_lines, ["L"] + [g for _, g in grads])
-        n_forward = sum(1 for line in grad_lines if line in forward_lines)
+        grad_lines = self._live(
+            self._gradient_forward_lines(forward_lines) + backward_lines, ["L"] + [g for _, g in grads]
+        )
+        n_forward = sum(1 for line in grad_lines if line not in backward_lines)
+        # liveness: forward arrays the backward pass never reads are freed before it allocates
+        backward_reads = set().union(*(line.reads for line in grad_lines[n_forward:]))
+        dead = [line.name for line in grad_lines[:n_forward] if line.name not in backward_reads | {"L"}]
+        if dead and n_forward < len(grad_lines):
+            grad_lines.insert(n_forward, Line("", ["not read by the backward pass: free the memory now"], _del(dead)))
+            n_forward += 1
         grad_fn = self._function(
             "gradients",
             data,
@@ -370,6 +378,35 @@ class _Emitter:
         printer = BatchPrinter(set(), self.scalar)
         body = printer.const(rule.definition_expr.xreplace({ops.T: sp.Symbol("x")}))
         return f"def {name}(x):\n    return {body}\n"
+
+    def _gradient_forward_lines(self, forward_lines) -> list:
+        """The forward pass of ``gradients``: where it computes both softmax(z) (for
+        the backward pass) and the cross-entropy fused with it, the log-sum-exp of
+        z is computed once for both (softmax(z) = exp(z - lse))."""
+        shared = {}
+        loss_step = self.forward_steps[-1]
+        for loss in sorted(loss_step.expr.atoms(ops.LossExpr), key=sp.default_sort_key):
+            found = self.printer.fused_activation(loss)
+            if found and found[0] == "softmax" and isinstance(found[1], sp.MatrixSymbol):
+                name = f"lse_{found[1].name}"
+                if name not in {s.name for s in self.net.declared}:
+                    shared[found[1]] = name
+        if not shared:
+            return forward_lines
+        self.printer.shared_lse = shared
+        try:
+            lines = []
+            for step in self.forward_steps:
+                if step.activation == "softmax" and ops.activation_argument(step.expr) in shared:
+                    z = ops.activation_argument(step.expr)
+                    code = f"{shared[z]} = logsumexp({z.name})"
+                    self.printer.helpers_used.add("logsumexp")
+                    comment = f"log-sum-exp of {text(z)} over the outputs, for both ({step.number}) and the loss"
+                    lines.append(self._line(shared[z], [comment], [code]))
+                lines.append(self.forward_line(step))
+            return lines
+        finally:
+            self.printer.shared_lse = {}
 
     def _backward_heading(self) -> str:
         return "backward pass: the adjoint of the batch-mean loss carries 1/m from the seed on"
@@ -579,6 +616,17 @@ class _Emitter:
             if s.kind in ("adjoint", "gradient") and s.needed and not s.inlined:
                 return s.name
         return "L"
+
+
+def _del(names) -> list:
+    """``del a, b, ...`` statements that fit in the line length."""
+    lines, current = [], []
+    for name in names:
+        if current and len("    del " + ", ".join([*current, name])) > LINE_LENGTH:
+            lines.append("del " + ", ".join(current))
+            current = []
+        current.append(name)
+    return [*lines, "del " + ", ".join(current)]
 
 
 DEMO_EXAMPLES = 640

@@ -531,7 +531,8 @@ class Loss:
     # Stable NumPy spelling of the loss fused with the activation that made its
     # prediction, keyed by activation name: the sum over all entries (every
     # example and output) of the entrywise term, in the pre-activation {z} and
-    # the target {y}; {axis} is the axis of the outputs.  The log of the
+    # the target {y}; {axis} is the axis of the outputs and {lse} stands for
+    # the log-sum-exp of {z} over them (kept, shape (m, 1)).  The log of the
     # prediction is never taken, so saturated outputs give finite losses.
     fused: dict = field(default_factory=dict)
     fused_helpers: tuple = ()  # NumPy helpers the fused spellings call
@@ -641,7 +642,7 @@ cross_entropy = register_loss(
         description="-sum over the classes of y log yhat",
         # -y log softmax(z) = y (logsumexp(z) - z);  -y log sigma(z) = y softplus(-z)
         fused={
-            "softmax": "({y} * (logsumexp({z}, axis={axis}) - {z})).sum()",
+            "softmax": "({y} * ({lse} - {z})).sum()",
             "sigmoid": "({y} * softplus(-{z})).sum()",
         },
         fused_helpers=("logsumexp", "softplus"),

@@ -117,6 +117,7 @@ class BatchPrinter(NumPyPrinter):
     def __init__(self, per_example, scalar_network: bool, indicators=None, producers=None, dtype_of=None):
         super().__init__()
         self.dtype_of = dtype_of  # an array whose dtype explicit constant matrices take
+        self.shared_lse: dict = {}  # {z: name of its log-sum-exp, computed once for softmax and loss}
         self.per_example = frozenset(per_example)
         self.scalar_network = scalar_network
         self.indicators = dict(indicators or {})
@@ -300,6 +301,8 @@ class BatchPrinter(NumPyPrinter):
     def _print_Softmax(self, expr):
         if not self._pe():
             return super()._print_Softmax(expr)
+        if expr.arg in self.shared_lse:  # softmax(z) = exp(z - logsumexp(z)), the lse computed once
+            return f"np.exp({self._operand(expr.arg)} - {self.shared_lse[expr.arg]})"
         return self._call("softmax", self._operand(expr.arg))  # row-wise: axis=-1
 
     def _print_Transpose(self, expr):
@@ -635,9 +638,11 @@ class BatchPrinter(NumPyPrinter):
         name, z = found
         template = expr.rule.fused[name]
         for helper in expr.rule.fused_helpers:
-            if helper + "(" in template:
+            if helper + "(" in template or (helper == "logsumexp" and "{lse}" in template and z not in self.shared_lse):
                 self.helpers_used.add(helper)
-        return template.format(z=paren(self._operand(z)), y=paren(self._operand(expr.target)), axis=-1)
+        z_code = self._operand(z)
+        lse = self.shared_lse.get(z) or f"logsumexp({z_code}, axis=-1)"
+        return template.format(z=paren(z_code), y=paren(self._operand(expr.target)), axis=-1, lse=lse)
 
     # ------------------------------------------------------------------
     def _unsupported(self, expr, what):
