@@ -159,7 +159,7 @@ class _Emitter:
         comments = [self.equation(step)]
         if not p.is_pe(step.expr):
             return self._line(name, comments, [f"{name} = {p.const(step.expr)}"])
-        return self._line(name, comments, self._accumulate(name, step.expr, "+"))
+        return self._line(name, comments, self._accumulate(name, step.expr))
 
     def _fused_notes(self, expr) -> list:
         notes = []
@@ -174,7 +174,7 @@ class _Emitter:
                 )
         return notes
 
-    def _accumulate(self, name, expr, op) -> list:
+    def _accumulate(self, name, expr) -> list:
         """``name = first`` then ``name += term`` when ``first`` is a fresh product.
 
         In place into the result of the matrix product: one array instead of
@@ -230,7 +230,7 @@ class _Emitter:
                 note += ", summed over the batch"
             code = p.total(expr, alg.shape_of(step.symbol))
             return self._line(name, [self.equation(step, note)], [f"{name} = {code}"])
-        return self._line(name, [self.equation(step, note)], self._accumulate(name, expr, "*"))
+        return self._line(name, [self.equation(step, note)], self._accumulate(name, expr))
 
     def _scale_seed(self, expr, target_pe):
         """Multiply the parts of ``expr`` that contain no adjoint by 1/m (see module doc)."""
@@ -602,7 +602,6 @@ class _Emitter:
             "equations_forward": equations_forward,
             "equations_backward": equations_backward,
             "assumptions": [a.text for a in self.d.assumptions],
-            "first_delta": self._first_seeded(),
             "params_dict": self._dict_lines("PARAMS = ", [(f'"{n}"', s) for n, s in shapes(net.params)]),
             "inputs_dict": self._dict_lines("INPUTS = ", [(f'"{n}"', s) for n, s in features(net.inputs)]),
             "targets_dict": self._dict_lines("TARGETS = ", [(f'"{n}"', s) for n, s in features(net.targets)]),
@@ -610,12 +609,6 @@ class _Emitter:
             "demo": self.demo(),
             **built,
         }
-
-    def _first_seeded(self) -> str:
-        for s in self.steps:
-            if s.kind in ("adjoint", "gradient") and s.needed and not s.inlined:
-                return s.name
-        return "L"
 
 
 def _del(names) -> list:
