@@ -135,6 +135,9 @@ class ScalarFunction:
     activation: bool = True
     init: str = "xavier"  # weight initialisation suited to this activation
     helpers: tuple = ()  # names of other helpers the NumPy source calls
+    # f(t) > 0 exactly when t > 0: generated code may test the output for
+    # 1[t > 0] (ReLU' = 1[a > 0]), so the pre-activation need not be kept.
+    sign_preserving: bool = False
     description: str = ""
     # Extra names hand-written formulas may use for it (formula.py also accepts
     # ``name`` and the word of ``latex``: sigma, tanh, ReLU, ...); a prime or
@@ -219,7 +222,8 @@ step = register(
         sp.Heaviside(T, 0),
         derivative=sp.S.Zero,
         latex_template=r"\mathbb{{1}}\left[{} > 0\right]",
-        numpy="def step(x):\n    return np.where(x > 0, 1.0, 0.0)\n",
+        # the dtype of x (float32 stays float32); works on Python floats too
+        numpy="def step(x):\n    return np.greater(x, 0).astype(np.result_type(x))\n",
         text_template="1[{} > 0]",
         activation=False,
         description="indicator 1[t > 0] (the derivative of ReLU)",
@@ -259,6 +263,7 @@ identity = register(
         derivative=sp.S.One,
         latex="",
         numpy="def identity(x):\n    return x\n",
+        sign_preserving=True,
         description="f(z) = z",
     )
 )
@@ -270,9 +275,9 @@ sigmoid = register(
         latex=r"\sigma",
         numpy=(
             "def sigmoid(x):\n"
-            "    # exp of a non-positive number cannot overflow\n"
-            "    e = np.exp(-np.abs(x))\n"
-            "    return np.where(x >= 0, 1.0, e) / (1.0 + e)\n"
+            "    # e^min(x, 0) / (1 + e^-|x|): both exponents are <= 0, so nothing\n"
+            "    # overflows, and no branch (np.where is slow on mixed signs)\n"
+            "    return np.exp(np.minimum(x, 0)) / (1.0 + np.exp(-np.abs(x)))\n"
         ),
         description="logistic sigmoid 1/(1+e^{-z})",
     )
@@ -295,6 +300,7 @@ relu = register(
         latex=r"\operatorname{ReLU}",
         numpy="def relu(x):\n    return np.maximum(x, 0)\n",
         init="he",
+        sign_preserving=True,
         description="max(0, z)",
     )
 )
@@ -305,8 +311,10 @@ leaky_relu = register(
         sp.Max(LEAKY_SLOPE * T, T),
         derivative=LEAKY_SLOPE + (1 - LEAKY_SLOPE) * step.function(T),
         latex=r"\operatorname{LeakyReLU}",
-        numpy="def leaky_relu(x):\n    return np.where(x > 0, x, 0.01 * x)\n",
+        # max(x, 0.01 x) equals the two-branch definition for a slope below 1
+        numpy="def leaky_relu(x):\n    return np.maximum(x, 0.01 * x)\n",
         init="he",
+        sign_preserving=True,
         description="max(0.01 z, z)",
     )
 )
@@ -439,8 +447,17 @@ class Softmax(MatrixExpr):
 SOFTMAX_NUMPY = (
     "def softmax(x, axis=-1):\n"
     "    # shift by the max: exp never overflows, the result is unchanged\n"
-    "    e = np.exp(x - x.max(axis=axis, keepdims=True))\n"
-    "    return e / e.sum(axis=axis, keepdims=True)\n"
+    "    e = x - x.max(axis=axis, keepdims=True)\n"
+    "    np.exp(e, out=e)\n"
+    "    e /= e.sum(axis=axis, keepdims=True)\n"
+    "    return e\n"
+)
+
+LOGSUMEXP_NUMPY = (
+    "def logsumexp(x, axis=-1):\n"
+    "    # log sum_k e^x_k = max + log sum_k e^(x_k - max): exp never overflows\n"
+    "    top = x.max(axis=axis, keepdims=True)\n"
+    "    return top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))\n"
 )
 
 
@@ -527,6 +544,14 @@ class Loss:
     latex: str
     latex_definition: str  # how the notes define it, with {p}, {t}, {n}
     target_sum_to_one: bool = False  # cross-entropy: targets are distributions
+    # Stable NumPy spelling of the loss fused with the activation that made its
+    # prediction, keyed by activation name: the sum over all entries (every
+    # example and output) of the entrywise term, in the pre-activation {z} and
+    # the target {y}; {axis} is the axis of the outputs and {lse} stands for
+    # the log-sum-exp of {z} over them (kept, shape (m, 1)).  The log of the
+    # prediction is never taken, so saturated outputs give finite losses.
+    fused: dict = field(default_factory=dict)
+    fused_helpers: tuple = ()  # NumPy helpers the fused spellings call
     description: str = ""
     expr_class: type = field(init=False, repr=False)
 
@@ -613,6 +638,9 @@ binary_cross_entropy = register_loss(
             r"-\frac{{1}}{{{n}}} \sum_{{k=1}}^{{{n}}} \left[{t}_k \log {p}_k + (1 - {t}_k) \log(1 - {p}_k)\right]"
         ),
         description="mean over the outputs of -(y log yhat + (1-y) log(1-yhat))",
+        # -(y log sigma(z) + (1-y) log(1 - sigma(z))) = softplus(z) - y z
+        fused={"sigmoid": "(softplus({z}) - {y} * {z}).sum()"},
+        fused_helpers=("softplus",),
     )
 )
 cross_entropy = register_loss(
@@ -624,6 +652,12 @@ cross_entropy = register_loss(
         latex_definition=r"-\sum_{{k=1}}^{{{n}}} {t}_k \log {p}_k",
         target_sum_to_one=True,
         description="-sum over the classes of y log yhat",
+        # -y log softmax(z) = y (logsumexp(z) - z);  -y log sigma(z) = y softplus(-z)
+        fused={
+            "softmax": "({y} * ({lse} - {z})).sum()",
+            "sigmoid": "({y} * softplus(-{z})).sum()",
+        },
+        fused_helpers=("logsumexp", "softplus"),
     )
 )
 

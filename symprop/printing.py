@@ -609,6 +609,19 @@ class NumPyPrinter(_SympyNumPyPrinter):
     def _print_Heaviside(self, expr):
         return self._call("step", self._print(expr.args[0]))
 
+    # SymPy's own spelling is functools.reduce(np.maximum, ...): a second import
+    def _print_Max(self, expr):
+        return self._nested("np.maximum", expr.args)
+
+    def _print_Min(self, expr):
+        return self._nested("np.minimum", expr.args)
+
+    def _nested(self, func, args):
+        code = self._print(args[-1])
+        for arg in reversed(args[:-1]):
+            code = f"{func}({self._print(arg)}, {code})"
+        return code
+
 
 def helper_sources(names) -> str:
     """Source of the NumPy helpers ``names`` and of the helpers they call, in a fixed order."""
@@ -629,6 +642,8 @@ def helper_sources(names) -> str:
             out.append(ops.FUNCTIONS[name].numpy.strip() + "\n")
         elif name == "softmax":
             out.append(ops.SOFTMAX_NUMPY.strip() + "\n")
+        elif name == "logsumexp":
+            out.append(ops.LOGSUMEXP_NUMPY.strip() + "\n")
     return "\n\n".join(out)
 
 

@@ -189,7 +189,7 @@ def _rewrite_inner_products(product):
         if isinstance(u_t, Transpose) and u_t.arg.shape[1] == 1 and v.shape == u_t.arg.shape and v.shape[0] != 1:
             u = u_t.arg
             s = alg.Scalarized(u.shape)
-            entrywise = alg.hadamard(u, v)
+            entrywise = alg.hadamard(u, v)  # not `product`: that is returned unchanged below
             cancelled = _cancel(entrywise, s.to_scalar(entrywise))
             if cancelled is not None:
                 factors[i : i + 2] = [OneMatrix(1, u.shape[0]), normalize(s.lift(cancelled))]

@@ -1,0 +1,10 @@
+"""A textbook MLP classifier: 4 inputs, a ReLU hidden layer of 16 units,
+3 classes (softmax output, cross-entropy loss).
+
+    symprop emit examples/mlp.py -o mlp_train.py    # or: symprop derive examples/mlp.py --py mlp_train.py
+    python mlp_train.py                             # trains on its demo data, prints the loss per epoch
+"""
+
+import symprop
+
+net = symprop.mlp([4, 16, 3], hidden=symprop.relu, loss=symprop.cross_entropy, name="MLP classifier")

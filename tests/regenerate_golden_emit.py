@@ -1,0 +1,40 @@
+"""Regenerate the golden files of generated NumPy modules.
+
+    python -m tests.regenerate_golden_emit
+
+Rewrites tests/golden/module_<name>.py.txt for the networks in GOLDEN_EMIT;
+review the diff before committing it: it is the change in generated code.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN_DIR = ROOT / "tests" / "golden"
+GOLDEN_EMIT = ["two_layer", "relu_neuron", "residual", "gated"]
+
+
+def golden_path(name: str) -> Path:
+    return GOLDEN_DIR / f"module_{name}.py.txt"
+
+
+def generated_source(name: str) -> str:
+    from symprop import examples
+
+    return examples.BUILTIN[name]().derive().numpy()
+
+
+def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
+    for name in GOLDEN_EMIT:
+        path = golden_path(name)
+        path.write_text(generated_source(name), encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""PyTorch reference: the declared loss of a network, evaluated with torch ops.
+
+The oracle walks the *declared* SymPy loss expression (``network.loss``), not
+the derivation, so it is independent of everything symprop derives or
+prints: matrix products, sums, Hadamard products and powers, transposes,
+elementwise functions (registry activations by their torch equivalents,
+custom ones by their SymPy definition), softmax, the loss ops by torch's own
+losses, and scalar SymPy algebra.  Each example is evaluated on its own in
+the mathematical layout (column vectors), the loss is the batch mean, and
+torch autograd gives the reference gradients.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import sympy as sp
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
+from sympy.matrices.expressions.matexpr import MatrixElement
+
+from symprop import ops
+from symprop.algebra import T
+
+
+def _registry_function(torch, name):
+    F = torch.nn.functional
+    table = {
+        "identity": lambda x: x,
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "relu": torch.relu,
+        "leaky_relu": lambda x: F.leaky_relu(x, 0.01),
+        "softplus": F.softplus,
+        "silu": F.silu,
+        "gelu": F.gelu,  # exact (erf) form, torch's default
+        "step": lambda x: (x > 0).to(x.dtype),
+        "Phi": lambda x: 0.5 * (1 + torch.erf(x / math.sqrt(2))),
+        "phi": lambda x: torch.exp(-0.5 * x * x) / math.sqrt(2 * math.pi),
+    }
+    return table.get(name)
+
+
+def _sympy_function(torch, func):
+    table = {
+        sp.exp: torch.exp,
+        sp.log: torch.log,
+        sp.sin: torch.sin,
+        sp.cos: torch.cos,
+        sp.tan: torch.tan,
+        sp.tanh: torch.tanh,
+        sp.sinh: torch.sinh,
+        sp.cosh: torch.cosh,
+        sp.atan: torch.atan,
+        sp.erf: torch.erf,
+        sp.Abs: torch.abs,
+        sp.sqrt: torch.sqrt,
+    }
+    return table.get(func)
+
+
+class TorchOracle:
+    """Evaluate a network's declared loss with torch, per example."""
+
+    def __init__(self, torch, network):
+        self.torch = torch
+        self.net = network
+
+    def _eval(self, e, env, memo):
+        if e in memo:
+            return memo[e]
+        out = self._eval_uncached(e, env, memo)
+        memo[e] = out
+        return out
+
+    def _eval_uncached(self, e, env, memo):
+        torch = self.torch
+        ev = lambda a: self._eval(a, env, memo)
+        if isinstance(e, (sp.Symbol, sp.MatrixSymbol)):
+            return env[e]
+        if isinstance(e, sp.OneMatrix):
+            return torch.ones(*e.shape)
+        if isinstance(e, sp.ZeroMatrix):
+            return torch.zeros(*e.shape)
+        if isinstance(e, sp.Identity):
+            return torch.eye(e.shape[0])
+        if isinstance(e, sp.MatrixBase):
+            return torch.tensor(np.array(e.tolist(), dtype=float))
+        if e.is_Number or isinstance(e, sp.NumberSymbol):
+            return torch.tensor(float(e))
+        if isinstance(e, sp.MatMul):
+            out = None
+            scalar = torch.tensor(1.0)
+            for a in e.args:
+                v = ev(a)
+                if isinstance(a, sp.MatrixExpr):
+                    out = v if out is None else out @ v
+                else:
+                    scalar = scalar * v
+            return scalar * out
+        if isinstance(e, (sp.MatAdd, sp.Add)):
+            out = ev(e.args[0])
+            for a in e.args[1:]:
+                out = out + ev(a)
+            return out
+        if isinstance(e, (sp.HadamardProduct, sp.Mul)):
+            out = ev(e.args[0])
+            for a in e.args[1:]:
+                out = out * ev(a)
+            return out
+        if isinstance(e, sp.HadamardPower):
+            return ev(e.base) ** float(e.exp)
+        if isinstance(e, sp.Pow):
+            return ev(e.base) ** ev(e.exp)
+        if isinstance(e, sp.Transpose):
+            return ev(e.arg).T
+        if isinstance(e, sp.Trace):
+            return torch.trace(ev(e.arg))
+        if isinstance(e, MatrixElement):
+            return ev(e.parent)[int(e.i), int(e.j)]
+        if isinstance(e, ElementwiseApplyFunction):
+            (var,) = e.function.variables
+            inner = ev(e.expr)
+            return self._eval(e.function.expr, {**env, var: inner}, {})
+        if isinstance(e, ops.Softmax):
+            return torch.softmax(ev(e.arg), dim=0)
+        if isinstance(e, ops.LossExpr):
+            p, t = ev(e.prediction), ev(e.target)
+            F = torch.nn.functional
+            name = e.rule.name
+            if name == "mse":
+                return F.mse_loss(p, t)
+            if name == "binary_cross_entropy":
+                return F.binary_cross_entropy(p, t)
+            if name == "cross_entropy":
+                return -(t * torch.log(p)).sum()
+            raise NotImplementedError(name)
+        if isinstance(e, ops.ScalarFunctionBase):
+            f = _registry_function(torch, e.rule.name)
+            x = ev(e.args[0])
+            if f is not None:
+                return f(x)
+            # a custom activation: its SymPy definition
+            return self._eval(e.rule.definition_expr, {**env, T: x}, {})
+        if isinstance(e, sp.Max):
+            vals = [ev(a) for a in e.args]
+            out = vals[0]
+            for v in vals[1:]:
+                out = torch.maximum(torch.as_tensor(out), torch.as_tensor(v))
+            return out
+        if isinstance(e, sp.Min):
+            vals = [ev(a) for a in e.args]
+            out = vals[0]
+            for v in vals[1:]:
+                out = torch.minimum(torch.as_tensor(out), torch.as_tensor(v))
+            return out
+        if isinstance(e, sp.Heaviside):
+            x = ev(e.args[0])
+            return (x > 0).to(x.dtype)
+        if isinstance(e, sp.Function):
+            f = _sympy_function(torch, e.func)
+            if f is None:
+                raise NotImplementedError(f"torch oracle: no torch spelling of {e.func}")
+            return f(*[ev(a) for a in e.args])
+        raise NotImplementedError(f"torch oracle: {type(e).__name__} in {e}")
+
+    # ------------------------------------------------------------------
+    def _example(self, data: dict, i: int) -> dict:
+        """Example i of a batch-first batch, as the declared symbols' values."""
+        env = {}
+        for s in self.net.inputs + self.net.targets:
+            row = data[s.name][i]
+            if isinstance(s, sp.MatrixSymbol):
+                env[s] = row.reshape(-1, 1)
+            else:
+                env[s] = row.reshape(()) if hasattr(row, "reshape") else row
+        return env
+
+    def loss_and_gradients(self, params: dict, data: dict):
+        """Batch-mean loss and its gradients (numpy float64) at NumPy ``params``."""
+        torch = self.torch
+        tp = {
+            p: torch.tensor(np.asarray(params[p.name], dtype=np.float64), requires_grad=True) for p in self.net.params
+        }
+        tdata = {k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in data.items()}
+        names = [s.name for s in self.net.inputs + self.net.targets]
+        m = len(tdata[names[0]]) if names else 1
+        total = 0.0
+        for i in range(m):
+            env = dict(tp)
+            env.update(self._example(tdata, i))
+            value = self._eval(self.net.loss, env, {})
+            total = total + value.sum()  # a 1x1 loss matrix sums to its entry
+        mean = total / m
+        grads = torch.autograd.grad(mean, list(tp.values()), allow_unused=True)
+        out = {}
+        for p, g in zip(tp, grads):
+            out[p.name] = np.zeros(np.shape(params[p.name])) if g is None else g.detach().numpy()
+        return float(mean.detach()), out
