@@ -74,20 +74,9 @@ def _environment():
 # ==========================================================================
 
 
-class _CommentPrinter(TextPrinter):
-    """The terminal's one-line equations, with products inside ⊙ (and ⊙ inside
-    products) in parentheses."""
-
-    def _factor(self, arg):
-        return f"({self._print(arg)})" if isinstance(arg, HadamardProduct) else super()._factor(arg)
-
-    def _print_HadamardProduct(self, expr):
-        return " ⊙ ".join(f"({self._print(a)})" if isinstance(a, MatMul) else self._factor(a) for a in expr.args)
-
-
 def text(expr) -> str:
     """One line (an explicit matrix prints over several; a comment must not)."""
-    return " ".join(_CommentPrinter().doprint(expr).split("\n"))
+    return " ".join(TextPrinter().doprint(expr).split("\n"))
 
 
 @dataclass

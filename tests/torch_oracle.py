@@ -75,7 +75,9 @@ class TorchOracle:
 
     def _eval_uncached(self, e, env, memo):
         torch = self.torch
-        ev = lambda a: self._eval(a, env, memo)
+        def ev(a):
+            return self._eval(a, env, memo)
+
         if isinstance(e, (sp.Symbol, sp.MatrixSymbol)):
             return env[e]
         if isinstance(e, sp.OneMatrix):
