@@ -30,6 +30,10 @@ except ImportError:  # run from a checkout without installing
 from symprop.outputs import write_atomic
 
 
+# 64 pixels -> 32 ReLU units -> 10 classes (softmax + cross-entropy); `symprop derive examples/digits.py` works too
+net = symprop.mlp([64, 32, 10], hidden=symprop.relu, loss=symprop.cross_entropy, name="digits classifier")
+
+
 def load_generated(path: Path):
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
@@ -50,8 +54,7 @@ def main(argv=None) -> float:
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
 
-    # 1. symprop: declare, derive, emit
-    net = symprop.mlp([64, 32, 10], hidden=symprop.relu, loss=symprop.cross_entropy, name="digits classifier")
+    # 1. symprop: derive and emit the network declared above
     module_path = write_atomic(outdir / "digits_train.py", net.derive().numpy())
     train_module = load_generated(module_path)
 

@@ -474,9 +474,9 @@ class TextPrinter(_SympyStrPrinter):
         eta = sp.Symbol("eta")
         if eta in expr.args:
             rest = expr / eta
-            if rest.could_extract_minus_sign():
-                return "-η·" + self._print(-rest)
-            return "η·" + self._print(rest)
+            sign = "-" if rest.could_extract_minus_sign() else ""
+            rest = -rest if sign else rest
+            return f"{sign}η" if rest == 1 else f"{sign}η·{self._print(rest)}"
         return super()._print_Mul(expr)
 
 

@@ -44,7 +44,7 @@ def pdflatex():
 
 def pytest_terminal_summary(terminalreporter):
     """Print the fuzzing counts (tests/test_fuzz.py) at the end of the session."""
-    fuzz = sys.modules.get("tests.test_fuzz")
+    fuzz = sys.modules.get("tests.test_fuzz") or sys.modules.get("test_fuzz")
     if fuzz is None or not fuzz.STATS["generated"]:
         return
     stats = fuzz.STATS
