@@ -358,6 +358,10 @@ gelu = register(
     )
 )
 swish = silu  # the other common name; the registry key stays "silu"
+
+# The functions symprop ships (custom ones registered later are the user's formulas:
+# their numerical stability is theirs).
+BUILTIN_FUNCTIONS = frozenset(FUNCTIONS)
 silu.aliases = ("swish",)
 sigmoid.aliases = ("logistic",)
 step.aliases = ("heaviside",)

@@ -22,7 +22,7 @@ import sympy as sp
 import symprop
 from symprop import ops
 
-HIDDEN = sorted(ops.activations())  # every registered activation, softmax aside
+HIDDEN = sorted(n for n in ops.activations() if n in ops.BUILTIN_FUNCTIONS)  # the built-in activations, softmax aside
 LOSSES = ["mse", "binary_cross_entropy", "cross_entropy"]
 
 
