@@ -549,13 +549,26 @@ class _Emitter:
                 lines.append(f"{target.name} = {call}")
             else:
                 lines.append(f"{', '.join(f'teacher_{n}' for n in preds)} = {call}")
+        loss_of = {
+            loss.target: loss.rule.name
+            for loss in sorted(loss_expr.atoms(ops.LossExpr), key=sp.default_sort_key)
+            if loss.target in self.net.targets
+        }
         for t in self.net.targets:
             if t in teacher_of and f"{t.name} = forward(" in lines[-1]:
-                continue
-            if t in teacher_of:
+                pass
+            elif t in teacher_of:
                 lines.append(f"{t.name} = teacher_{teacher_of[t]}")
             else:
                 lines.append(f"{t.name} = rng.standard_normal({self._demo_shape(t)})")
+                continue
+            # Classification losses get hard labels (the teacher's classes), so
+            # the loss can fall towards 0 rather than to the entropy of soft targets.
+            width = self.feature_shape(t)
+            if loss_of.get(t) == "cross_entropy" and width and width[0] > 1:
+                lines.append(f"{t.name} = np.eye({width[0]})[{t.name}.argmax(axis=1)]  # one-hot labels")
+            elif loss_of.get(t) == "binary_cross_entropy":
+                lines.append(f"{t.name} = ({t.name} > 0.5) * 1.0  # 0/1 labels")
         names = [s.name for s in self.data]
         lines += self._dict_lines("data = ", [(f'"{n}"', f"{n}[:{DEMO_TRAIN}]") for n in names])
         lines += self._dict_lines("validation = ", [(f'"{n}"', f"{n}[{DEMO_TRAIN}:]") for n in names])

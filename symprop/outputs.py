@@ -49,6 +49,12 @@ def check_writable(path, force: bool = False) -> Path:
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path, data, force: bool = False) -> Path:
     """Write ``data`` (str or bytes) to ``path`` via a temporary file and a rename."""
     path = check_writable(path, force)
@@ -57,6 +63,9 @@ def write_atomic(path, data, force: bool = False) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
+        # mkstemp makes the file private (0600); give it the mode the file had,
+        # or the one a new file gets under the user's umask.
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -32,6 +32,18 @@ def test_write_atomic_replaces_a_generated_file_and_leaves_no_temporaries(tmp_pa
     assert [p.name for p in tmp_path.iterdir()] == ["notes.tex"]
 
 
+def test_written_files_get_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        fresh = write_atomic(tmp_path / "fresh.md", f"<!-- {GENERATED_MARK} -->\n")
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o644  # not mkstemp's private 0600
+        os.chmod(fresh, 0o664)
+        write_atomic(fresh, f"<!-- {GENERATED_MARK} -->\nagain\n")
+        assert stat.S_IMODE(fresh.stat().st_mode) == 0o664  # a replaced file keeps its mode
+    finally:
+        os.umask(old)
+
+
 def test_write_atomic_failure_keeps_the_old_file(tmp_path, monkeypatch):
     target = tmp_path / "notes.tex"
     target.write_text(f"% {GENERATED_MARK}\nold\n")
