@@ -144,17 +144,12 @@ class TorchOracle:
                 return f(x)
             # a custom activation: its SymPy definition
             return self._eval(e.rule.definition_expr, {**env, T: x}, {})
-        if isinstance(e, sp.Max):
+        if isinstance(e, (sp.Max, sp.Min)):
+            combine = torch.maximum if isinstance(e, sp.Max) else torch.minimum
             vals = [ev(a) for a in e.args]
             out = vals[0]
             for v in vals[1:]:
-                out = torch.maximum(torch.as_tensor(out), torch.as_tensor(v))
-            return out
-        if isinstance(e, sp.Min):
-            vals = [ev(a) for a in e.args]
-            out = vals[0]
-            for v in vals[1:]:
-                out = torch.minimum(torch.as_tensor(out), torch.as_tensor(v))
+                out = combine(torch.as_tensor(out), torch.as_tensor(v))
             return out
         if isinstance(e, sp.Heaviside):
             x = ev(e.args[0])
