@@ -44,6 +44,7 @@ maths symbols are refused.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -121,7 +122,16 @@ _GREEK = {
 }
 _FONT_COMMANDS = {r"\mathbf", r"\boldsymbol", r"\bm", r"\vec", r"\mathit", r"\mathsf", r"\mathbb", r"\mathcal"}
 _WORD_COMMANDS = {r"\text", r"\mathrm", r"\operatorname", r"\textrm", r"\textit", r"\texttt"}
-_ELEMENTARY = {"exp": "exp", "log": "log", "ln": "log", "sqrt": "sqrt"}
+# Elementary functions a formula may call: name -> (NumPy, SymPy).  The one
+# place to add one: the parser, the evaluators and the SymPy conversions read it.
+ELEMENTARY_FUNCTIONS = {
+    "exp": (np.exp, sp.exp), "log": (np.log, sp.log), "sqrt": (np.sqrt, sp.sqrt),
+    "sin": (np.sin, sp.sin), "cos": (np.cos, sp.cos), "tan": (np.tan, sp.tan),
+    "sinh": (np.sinh, sp.sinh), "cosh": (np.cosh, sp.cosh), "arctan": (np.arctan, sp.atan),
+    "erf": (lambda x: _numpy_erf()(x), sp.erf),  # NumPy has no erf: symprop's own
+}
+_ELEMENTARY = {name: name for name in ELEMENTARY_FUNCTIONS} | {"ln": "log", "atan": "arctan"}
+_SYMPY_ELEMENTARY = tuple(f for _, f in ELEMENTARY_FUNCTIONS.values())  # classes, for from_sympy
 _TRANSPOSE_COMMANDS = (r"\top", r"\intercal", r"\mathsf", r"\mathrm", r"\rm")  # x^\top, x^{\mathsf{T}}
 
 
@@ -922,7 +932,7 @@ class _Parser:
             name = self.ns.layers[layer][0]
         else:
             name = self.functions[word.lower()]
-        if order and name in ("softmax", "exp", "log", "sqrt"):
+        if order and (name == "softmax" or name in ELEMENTARY_FUNCTIONS):
             raise FormulaError(f"{word}' is not supported in formulas; write its derivative out")
         return call(name, order, arg)
 
@@ -1304,8 +1314,8 @@ class Evaluator:
         if self.exact:
             return self._exact_call(name, order, arg)
         with np.errstate(all="ignore"):
-            if name in _ELEMENTARY.values():
-                return {"exp": np.exp, "log": np.log, "sqrt": np.sqrt}[name](arg)
+            if name in ELEMENTARY_FUNCTIONS:
+                return ELEMENTARY_FUNCTIONS[name][0](arg)
             table = _numpy_functions()
             if name == "softmax":
                 if _shape(arg) == ():
@@ -1320,8 +1330,8 @@ class Evaluator:
     def _exact_call(self, name, order, arg):
         if name == "softmax":
             raise FormulaShapeError("softmax needs a column vector")
-        if name in _ELEMENTARY.values():
-            return {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt}[name](arg)
+        if name in ELEMENTARY_FUNCTIONS:
+            return ELEMENTARY_FUNCTIONS[name][1](arg)
         rule = _rule(name)
         if order == 0:
             return _exact(rule.definition(arg))
@@ -1407,11 +1417,23 @@ def _sym_product(kind, a, b):
     raise NotSymbolic((a, b))
 
 
+def _elementary_name(e) -> str:
+    return next(name for name, (_, f) in ELEMENTARY_FUNCTIONS.items() if isinstance(e, f))
+
+
+@functools.lru_cache(maxsize=1)
+def _numpy_erf():
+    """symprop's NumPy erf (the one emitted into generated modules)."""
+    namespace = {"np": np}
+    exec(ops.ERF_SOURCE, namespace)  # symprop's own helper source
+    return namespace["erf"]
+
+
 def _sym_call(name, order, arg):
     if name == "softmax":
         return ops.softmax(arg)
-    if name in _ELEMENTARY.values():
-        f = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt}[name]
+    if name in ELEMENTARY_FUNCTIONS:
+        f = ELEMENTARY_FUNCTIONS[name][1]
         return alg.elementwise(sp.Lambda(alg.T, f(alg.T)), arg) if alg.is_matrix(arg) else f(arg)
     rule = _rule(name)
     if order == 0:
@@ -1482,8 +1504,8 @@ def from_sympy(expr, namespace_: Namespace):
             return call(e.rule.name, 0, conv(e.args[0], lifted))
         if isinstance(e, sp.Heaviside):
             return call("step", 0, conv(e.args[0], lifted))
-        if isinstance(e, (sp.exp, sp.log)):
-            return call(type(e).__name__, 0, conv(e.args[0], lifted))
+        if isinstance(e, _SYMPY_ELEMENTARY):
+            return call(_elementary_name(e), 0, conv(e.args[0], lifted))
         if isinstance(e, ops.Softmax):
             return call("softmax", 0, conv(e.arg))
         from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -1519,8 +1541,8 @@ def from_sympy(expr, namespace_: Namespace):
                 return call(e.rule.name, 0, c(e.args[0]))
             if isinstance(e, sp.Heaviside):
                 return call("step", 0, c(e.args[0]))
-            if isinstance(e, (sp.exp, sp.log)):
-                return call(type(e).__name__, 0, c(e.args[0]))
+            if isinstance(e, _SYMPY_ELEMENTARY):
+                return call(_elementary_name(e), 0, c(e.args[0]))
             raise FormulaError(f"{sp.sstr(e)} is not supported inside an entrywise function in a formula")
 
         return c(body)

@@ -218,3 +218,13 @@ def test_seeds_change_the_points_not_the_verdict():
     b = symprop.check_gradient(net, "W1", r"W^{[2]\top}\delta^{[2]} x^\top", seed=2)
     assert a.diagnosis.key == b.diagnosis.key == "missing_fprime"
     assert not np.allclose(a.counterexample.values["W1"], b.counterexample.values["W1"])
+
+
+def test_formulas_may_use_elementary_functions():
+    import sympy as sp
+
+    w, x, y = sp.symbols("w x y")
+    net = symprop.Network((sp.sin(w * x) - y) ** 2, params=[w], inputs=[x], targets=[y])
+    assert symprop.check_gradient(net, w, r"2(\sin(wx) - y)\cos(wx) x").ok
+    wrong = symprop.check_gradient(net, w, "2*(sin(w*x) - y)*sin(w*x)*x")
+    assert not wrong.ok

@@ -61,3 +61,16 @@ def test_bad_toml_is_a_clear_error(case, tmp_path):
     with pytest.raises(symprop.SympropError) as info:
         load_network(path)
     assert words in str(info.value) and str(path) in str(info.value)
+
+
+def test_toml_custom_activation_with_trigonometric_functions(tmp_path):
+    import numpy as np
+
+    from tests.netgen import finite_difference_errors, random_values
+
+    path = tmp_path / "model.toml"
+    path.write_text('[network]\nsizes = [2, 3, 1]\nhidden = "wave_toml"\n[activations.wave_toml]\n'
+                    'definition = "sin(z) + cosh(z) / 4 + arctan(z)"\n')
+    d = load_network(path).derive()
+    errors = finite_difference_errors(d, random_values(d.network, np.random.default_rng(0)))
+    assert max(errors.values()) < 1e-6
