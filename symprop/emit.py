@@ -27,7 +27,6 @@ What the generated code does, and why:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import sympy as sp
 from sympy import HadamardProduct, MatAdd, MatMul, MatrixExpr
@@ -37,46 +36,16 @@ from . import algebra as alg
 from . import ops
 from .errors import UnsupportedOperationError
 from .outputs import header
-from .printing import TextPrinter, helper_sources
+from .printing import helper_sources, text
 from .printing_batch import INV_M, BatchPrinter, _Vector, names_used
+from .templating import environment
 
 LINE_LENGTH = 88  # ruff format's default: the generated file passes `ruff format --check`
 
 
 # ==========================================================================
-# Finding the templates (a checkout: <repo>/templates; a wheel: symprop/templates)
-# ==========================================================================
-
-
-def template_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(f"symprop's templates/ directory is missing (looked in {here} and {here.parent})")
-
-
-def _environment():
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-
-
-# ==========================================================================
 # The view model
 # ==========================================================================
-
-
-def text(expr) -> str:
-    """One line (an explicit matrix prints over several; a comment must not)."""
-    return " ".join(TextPrinter().doprint(expr).split("\n"))
 
 
 @dataclass
@@ -637,7 +606,7 @@ def numpy_module(derivation, **options) -> str:
     if options:
         raise TypeError(f"numpy_module got unexpected options {sorted(options)}")
     model = view_model(derivation)
-    return _environment().get_template("module.py.j2").render(**model)
+    return environment(latex=False).get_template("module.py.j2").render(**model)
 
 
-__all__ = ["numpy_module", "template_dir", "view_model"]
+__all__ = ["numpy_module", "view_model"]

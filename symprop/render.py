@@ -14,7 +14,6 @@ formatted by one function.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import re
@@ -34,8 +33,9 @@ from .algebra import T
 from .batch import EXAMPLE_SUFFIX, INDEX, M, batch_name, indexed
 from .errors import EvaluationError, LatexError, SympropError
 from .outputs import GENERATED_MARK, check_writable, header, write_atomic
-from .printing import LatexPrinter, NumPyPrinter, helper_sources, latex_name
+from .printing import LatexPrinter, NumPyPrinter, helper_namespace, latex_name
 from .printing import text as plain_text
+from .templating import environment, template_dir
 
 SIGNIFICANT = 4  # significant figures of the worked example's numbers
 MAX_MATRIX_SIDE = 8  # larger values are summarised by shape and norm, not printed in full
@@ -1097,8 +1097,7 @@ class _Notes:
         """The value of an expression of the derivation's symbols at the worked example."""
         printer = NumPyPrinter()
         code = printer.doprint(expr)
-        namespace = {"np": np}
-        exec(compile(helper_sources(printer.helpers_used) or "pass", "<symprop render>", "exec"), namespace)
+        namespace = helper_namespace(printer.helpers_used)
         namespace.update(self.numeric_namespace)
         with np.errstate(all="ignore"):
             return eval(compile(code, "<symprop render>", "eval"), namespace)  # our own printed code
@@ -1218,36 +1217,8 @@ def _given_values(derivation, values: dict) -> dict:
 # ==========================================================================
 
 
-def template_dir() -> Path:
-    """templates/ of the installed wheel (symprop/templates) or of a source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
-        if (candidate / "derivation.tex.j2").is_file():
-            return candidate
-    raise SympropError(f"symprop's templates are missing (looked in {here / 'templates'} and {here.parent / 'templates'})")
-
-
-@functools.lru_cache(maxsize=1)
 def _environment():
-    import jinja2
-
-    # Delimiters that never occur in LaTeX or Markdown: << >> for values, ((* *))
-    # for statements, ((= =)) for comments.  StrictUndefined: a typo in a
-    # template is an error, never an empty string in the notes.
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
-        variable_start_string="<<",
-        variable_end_string=">>",
-        block_start_string="((*",
-        block_end_string="*))",
-        comment_start_string="((=",
-        comment_end_string="=))",
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    return environment(latex=True)
 
 
 def _render(template: str, **context) -> str:
