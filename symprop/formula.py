@@ -44,7 +44,6 @@ maths symbols are refused.
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -1151,10 +1150,9 @@ def _numpy_functions():
     """NumPy helpers of every registered function, and their derivatives (our own printed code)."""
     key = tuple(sorted((name, id(rule)) for name, rule in ops.FUNCTIONS.items()))
     if _NUMPY.get("key") != key:
-        from .printing import NumPyPrinter, helper_sources
+        from .printing import NumPyPrinter, helper_namespace
 
-        namespace_ = {"np": np}
-        exec(compile(helper_sources(list(ops.FUNCTIONS) + ["softmax"]), "<symprop helpers>", "exec"), namespace_)
+        namespace_ = helper_namespace(list(ops.FUNCTIONS) + ["softmax"])
         derivatives = {}
         for name, rule in ops.FUNCTIONS.items():
             printer = NumPyPrinter()
@@ -1421,12 +1419,11 @@ def _elementary_name(e) -> str:
     return next(name for name, (_, f) in ELEMENTARY_FUNCTIONS.items() if isinstance(e, f))
 
 
-@functools.lru_cache(maxsize=1)
 def _numpy_erf():
     """symprop's NumPy erf (the one emitted into generated modules)."""
-    namespace = {"np": np}
-    exec(ops.ERF_SOURCE, namespace)  # symprop's own helper source
-    return namespace["erf"]
+    from .printing import helper_namespace
+
+    return helper_namespace(["erf"])["erf"]
 
 
 def _sym_call(name, order, arg):

@@ -12,7 +12,7 @@ import sympy as sp
 
 from .derivation import ETA
 from .errors import EvaluationError
-from .printing import NumPyPrinter, helper_sources
+from .printing import NumPyPrinter, helper_namespace
 
 
 def _compile(derivation):
@@ -27,11 +27,10 @@ def _compile(derivation):
         lines.append(f"    {step.name} = {code}")
         lines.append(f"    out[{step.key!r}] = {step.name}")
     lines.append("    return out")
-    source = helper_sources(printer.helpers_used) + "\n\n" + "\n".join(lines) + "\n"
-    namespace = {"np": np}
+    source = "\n".join(lines) + "\n"
+    namespace = helper_namespace(printer.helpers_used)
     exec(compile(source, "<symprop evaluate>", "exec"), namespace)  # our own printed code, validated names
     cache["evaluate"] = namespace["_evaluate"]
-    cache["evaluate_source"] = source
     return namespace["_evaluate"]
 
 

@@ -13,7 +13,10 @@ network.py), so they are safe in code; their LaTeX is built from their parts.
 
 from __future__ import annotations
 
+import functools
 import re
+
+import numpy as np
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
@@ -497,7 +500,8 @@ def _text_name(name: str) -> str:
 
 
 def text(expr) -> str:
-    return TextPrinter().doprint(expr)
+    """One line of terminal text (an explicit matrix would print over several)."""
+    return " ".join(TextPrinter().doprint(expr).split("\n"))
 
 
 # ==========================================================================
@@ -645,6 +649,23 @@ def helper_sources(names) -> str:
         elif name == "logsumexp":
             out.append(ops.LOGSUMEXP_NUMPY.strip() + "\n")
     return "\n\n".join(out)
+
+
+def helper_namespace(names) -> dict:
+    """A fresh namespace holding ``np`` and the NumPy helpers ``names`` (and those they call).
+
+    The helpers' source is compiled once per set of names: evaluate(), the
+    worked examples of the notes and the formula checker all run printed code
+    in such a namespace.
+    """
+    return dict(_compiled_helpers(frozenset(names)))
+
+
+@functools.lru_cache(maxsize=None)
+def _compiled_helpers(names: frozenset) -> dict:
+    namespace = {"np": np}
+    exec(compile(helper_sources(sorted(names)) or "pass", "<symprop helpers>", "exec"), namespace)  # registry sources
+    return namespace
 
 
 def numpy_function_source(name: str, body) -> tuple:
