@@ -112,7 +112,7 @@ def _derive_outputs(derivation, args, stem: str) -> list:
         tex = derivation.latex(standalone=True, values=values, learning_rate=lr, optimizer=args.optimizer)
         outputs.append((tex_path, tex))
         if args.pdf:
-            from .render import pdf_bytes
+            from .pdf import pdf_bytes
 
             pdf_path = Path(args.pdf) if isinstance(args.pdf, str) else tex_path.with_suffix(".pdf")
             outputs.append((pdf_path, pdf_bytes(tex.encode("utf-8"), tex_path)))
@@ -139,7 +139,7 @@ def cmd_derive(args) -> int:
     from .loader import load_network
 
     if args.pdf:
-        from .render import pdflatex_path
+        from .pdf import pdflatex_path
 
         pdflatex_path()  # no pdflatex: say so before doing anything
     for target in (args.tex, args.md, args.py, args.pdf if isinstance(args.pdf, str) else None):
@@ -201,7 +201,7 @@ def cmd_demo(args) -> int:
         (outdir / "two_layer_train.py", derivation.numpy()),
     ]
     if shutil.which("pdflatex"):
-        from .render import pdf_bytes
+        from .pdf import pdf_bytes
 
         outputs.append((stem.with_suffix(".pdf"), pdf_bytes(tex.encode("utf-8"), stem.with_suffix(".tex"))))
     else:

@@ -129,7 +129,7 @@ def test_pipeline_on_generated_networks(spec, seed):
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(spec=specs())
 def test_generated_latex_compiles(spec, pdflatex, tmp_path_factory):
-    from symprop.render import pdf_bytes
+    from symprop.pdf import pdf_bytes
 
     d = build_network(spec).derive()
     values = kink_free_values(d, np.random.default_rng(0))

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from symprop.render import compile_pdf
+from symprop.pdf import compile_pdf
 from tests.regenerate_golden import CASES, GOLDEN, ROOT, render
 
 FORMATS = ("tex", "md")
