@@ -67,7 +67,7 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("model", help="a .py file defining a symprop.Network (named `net`), or a .toml model")
     d.add_argument("--tex", metavar="PATH", help="write a standalone LaTeX derivation")
     d.add_argument("--md", metavar="PATH", help="write a Markdown derivation")
-    d.add_argument("--pdf", nargs="?", const=True, metavar="PATH", help="compile the LaTeX to PDF (needs pdflatex)")
+    d.add_argument("--pdf", nargs="?", const=True, metavar="PATH", help="write the notes as a PDF (needs pdflatex): PATH, or the --tex path with .pdf, or MODEL.pdf here")
     d.add_argument("--py", metavar="PATH", help="write the standalone NumPy training module")
     d.add_argument("--values", metavar="NAME=V,...", help="a worked numeric example, e.g. x=2,w=3,b=1,y=5")
     d.add_argument("--lr", type=float, default=None, help="learning rate of the worked example's update (default 0.1)")
@@ -105,17 +105,18 @@ def _derive_outputs(derivation, args, stem: str) -> list:
     values = parse_values(args.values) if args.values else None
     lr = args.lr if args.lr is not None else (0.1 if values else None)
     outputs = []
-    tex_path = Path(args.tex) if args.tex else None
-    if args.pdf and tex_path is None:
-        tex_path = Path(args.pdf).with_suffix(".tex") if isinstance(args.pdf, str) else Path(stem + ".tex")
-    if tex_path is not None:
+    if args.tex or args.pdf:
         tex = derivation.latex(standalone=True, values=values, learning_rate=lr, optimizer=args.optimizer)
-        outputs.append((tex_path, tex))
-        if args.pdf:
-            from .pdf import pdf_bytes
+    if args.tex:
+        outputs.append((Path(args.tex), tex))
+    if args.pdf:  # only the PDF: its .tex is compiled in a private directory, never written here
+        from .pdf import pdf_bytes
 
-            pdf_path = Path(args.pdf) if isinstance(args.pdf, str) else tex_path.with_suffix(".pdf")
-            outputs.append((pdf_path, pdf_bytes(tex.encode("utf-8"), tex_path)))
+        if isinstance(args.pdf, str):
+            pdf_path = Path(args.pdf)
+        else:
+            pdf_path = Path(args.tex).with_suffix(".pdf") if args.tex else Path(stem + ".pdf")
+        outputs.append((pdf_path, pdf_bytes(tex.encode("utf-8"), str(pdf_path))))
     if args.md:
         outputs.append((Path(args.md), derivation.markdown(values=values, learning_rate=lr, optimizer=args.optimizer)))
     if args.py:
@@ -203,7 +204,7 @@ def cmd_demo(args) -> int:
     if shutil.which("pdflatex"):
         from .pdf import pdf_bytes
 
-        outputs.append((stem.with_suffix(".pdf"), pdf_bytes(tex.encode("utf-8"), stem.with_suffix(".tex"))))
+        outputs.append((stem.with_suffix(".pdf"), pdf_bytes(tex.encode("utf-8"), str(stem.with_suffix(".pdf")))))
     else:
         print("pdflatex not found: skipping the PDF", file=sys.stderr)
     for path in _write_all(outputs, args.force):

@@ -27,48 +27,60 @@ def pdflatex_path() -> str:
 
 
 def compile_pdf(tex_path, pdf_path, force: bool = False) -> Path:
-    """Compile ``tex_path`` with pdflatex into ``pdf_path``; return the PDF's path.
+    """Compile a .tex file of the user's (e.g. one that \\inputs fragments of notes) into ``pdf_path``.
 
-    On a LaTeX error nothing is written and the first error line is reported.
+    Its neighbours are found by \\input, as pdflatex would find them next to
+    it; the document itself is always the file named.  On a LaTeX error
+    nothing is written and the first error line is reported.
     """
     tex_path, pdf_path = Path(tex_path), Path(pdf_path)
     if not tex_path.is_file():
         raise LatexError(f"cannot compile {tex_path}: the file does not exist")
     check_writable(pdf_path, force)
-    return write_atomic(pdf_path, pdf_bytes(tex_path.read_bytes(), tex_path), force)
+    source = tex_path.read_bytes()
+    return write_atomic(pdf_path, pdf_bytes(source, tex_path.name, neighbours=tex_path.resolve().parent), force)
 
 
-def pdf_bytes(source: bytes, tex_path) -> bytes:
-    """The PDF of a standalone .tex source, compiled in a temporary directory.
+# The document is compiled as ./JOB.tex in a private temporary directory: the
+# "./" stops kpathsea from searching TEXINPUTS for it, so no file of the same
+# name anywhere can be compiled instead ("the wrong PDF", issue 11).
+_JOB = "symprop-notes"
 
-    pdflatex's .aux and .log never litter the user's directory; it runs twice
-    when it asks for a rerun.  ``tex_path`` names the document in messages
-    and is where \\input looks for neighbours.
+
+def pdf_bytes(source: bytes, name: str = "the notes", neighbours=None) -> bytes:
+    """The PDF of a standalone .tex source, compiled in a private temporary directory.
+
+    Nothing is read from or written to the user's directories: pdflatex runs
+    with openin_any=p (no absolute paths, no parent directories, no dot
+    files) and without the caller's TEXINPUTS, so generated notes can only
+    use the TeX installation.  ``neighbours`` (compile_pdf of a user's own
+    file) is the one directory \\input may also search.  ``name`` names the
+    document in messages.  pdflatex runs again when it asks for a rerun.
     """
-    tex_path = Path(tex_path)
     pdflatex = pdflatex_path()
     with tempfile.TemporaryDirectory(prefix="symprop-latex-") as tmp:
         work = Path(tmp)
-        (work / "notes.tex").write_bytes(source)
-        env = dict(
-            os.environ,
-            SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1",  # reproducible PDF metadata
-            TEXINPUTS=f"{tex_path.resolve().parent}{os.pathsep}",  # \input finds the .tex's neighbours
-        )
+        (work / f"{_JOB}.tex").write_bytes(source)
+        env = {key: value for key, value in os.environ.items() if not key.startswith(("TEXINPUTS", "openin_any", "openout_any"))}
+        env.update(SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1",  # reproducible PDF metadata
+                   openin_any="p", openout_any="p")
+        if neighbours is not None:
+            env["TEXINPUTS"] = f"{neighbours}{os.pathsep}"
+        log_path, pdf_path = work / f"{_JOB}.log", work / f"{_JOB}.pdf"
         for _ in range(3):
             try:
                 run = subprocess.run(
-                    [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "notes.tex"],
+                    [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", f"./{_JOB}.tex"],
                     cwd=work, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=300,
                 )
             except subprocess.TimeoutExpired:
-                raise LatexError(f"pdflatex took more than 5 minutes on {tex_path}") from None
-            log = (work / "notes.log").read_text(errors="replace") if (work / "notes.log").exists() else ""
-            if run.returncode != 0 or not (work / "notes.pdf").exists():
-                raise LatexError(f"pdflatex failed on {tex_path}: {_first_latex_error(log, run)}")
+                raise LatexError(f"pdflatex took more than 5 minutes on {name}") from None
+            log = log_path.read_text(errors="replace") if log_path.exists() else ""
+            if run.returncode != 0 or not pdf_path.exists():
+                raise LatexError(f"pdflatex failed on {name}: {_first_latex_error(log, run)}")
             if "Rerun to get" not in log:
                 break
-        return (work / "notes.pdf").read_bytes()
+        return pdf_path.read_bytes()
 
 
 def _first_latex_error(log: str, run) -> str:

@@ -30,7 +30,7 @@ from .algebra import T
 from .batch import EXAMPLE_SUFFIX, INDEX, M, batch_name, indexed
 from .errors import EvaluationError, SympropError
 from .outputs import GENERATED_MARK, check_writable, header, write_atomic
-from .pdf import compile_pdf, pdf_bytes, pdflatex_path  # noqa: F401  (re-exported)
+from .pdf import compile_pdf, pdf_bytes, pdflatex_path  # noqa: F401  (compile_pdf, pdflatex_path: re-exported)
 from .printing import LatexPrinter, NumPyPrinter, helper_namespace, latex_name
 from .printing import text as plain_text
 from .templating import environment, template_dir
@@ -1282,20 +1282,13 @@ def write_notes(derivation, directory, stem: str, values=None, learning_rate=Non
     directory = Path(directory)
     if not directory.is_dir():
         raise SympropError(f"cannot write notes into {directory}: it is not a directory")
-    tex_path, md_path = directory / f"{stem}.tex", directory / f"{stem}.md"
-    outputs = [
-        (tex_path, latex(derivation, standalone=True, values=values, learning_rate=learning_rate)),
-        (md_path, markdown(derivation, values=values, learning_rate=learning_rate)),
-    ]
-    make_pdf = shutil.which("pdflatex") is not None if pdf is None else pdf
+    tex = latex(derivation, standalone=True, values=values, learning_rate=learning_rate)
+    outputs = [(directory / f"{stem}.tex", tex), (directory / f"{stem}.md", markdown(derivation, values=values, learning_rate=learning_rate))]
+    if shutil.which("pdflatex") is not None if pdf is None else pdf:
+        outputs.append((directory / f"{stem}.pdf", pdf_bytes(tex.encode("utf-8"), str(directory / f"{stem}.pdf"))))
     for path, _ in outputs:
         check_writable(path, force)
-    if make_pdf:
-        check_writable(directory / f"{stem}.pdf", force)
-    written = [write_atomic(path, content, force) for path, content in outputs]
-    if make_pdf:
-        written.append(compile_pdf(tex_path, directory / f"{stem}.pdf", force))
-    return written
+    return [write_atomic(path, content, force) for path, content in outputs]
 
 
 def notes_main(net, script: str, values=None, learning_rate=None, argv=None, stem=None) -> list:

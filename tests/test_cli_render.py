@@ -28,9 +28,9 @@ def test_derive_writes_tex_md_and_pdf(model, pdflatex, capsys):
     assert (model.parent / "notes.pdf").read_bytes().startswith(b"%PDF")
 
 
-def test_derive_pdf_alone_names_the_files_after_the_model(model, pdflatex):
+def test_derive_pdf_alone_names_the_pdf_after_the_model_and_writes_no_tex(model, pdflatex):
     assert cli.main(["derive", str(model), "--values", "x=2,w=3,b=1,y=5", "--pdf"]) == 0
-    assert (model.parent / "relu_neuron.tex").exists() and (model.parent / "relu_neuron.pdf").exists()
+    assert (model.parent / "relu_neuron.pdf").exists() and not (model.parent / "relu_neuron.tex").exists()
 
 
 @pytest.mark.parametrize(
