@@ -67,7 +67,8 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("model", help="a .py file defining a symprop.Network (named `net`), or a .toml model")
     d.add_argument("--tex", metavar="PATH", help="write a standalone LaTeX derivation")
     d.add_argument("--md", metavar="PATH", help="write a Markdown derivation")
-    d.add_argument("--pdf", nargs="?", const=True, metavar="PATH", help="write the notes as a PDF (needs pdflatex): PATH, or the --tex path with .pdf, or MODEL.pdf here")
+    d.add_argument("--pdf", nargs="?", const=True, metavar="PATH",
+                   help="write the notes as a PDF (needs pdflatex): PATH, or the --tex path with .pdf, or MODEL.pdf here")
     d.add_argument("--py", metavar="PATH", help="write the standalone NumPy training module")
     d.add_argument("--values", metavar="NAME=V,...", help="a worked numeric example, e.g. x=2,w=3,b=1,y=5")
     d.add_argument("--lr", type=float, default=None, help="learning rate of the worked example's update (default 0.1)")

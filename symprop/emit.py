@@ -35,6 +35,7 @@ from sympy.core.parameters import distribute
 from . import algebra as alg
 from . import ops
 from .errors import UnsupportedOperationError
+from .names import python_text
 from .outputs import header
 from .printing import helper_sources, text
 from .printing_batch import INV_M, BatchPrinter, _Vector, names_used
@@ -567,8 +568,8 @@ class _Emitter:
             and (s.kind == "adjoint" or s.role == "parameter")
         ]
         return {
-            "header": header("#", f"the network {net.name!r}"),
-            "name": net.name,
+            "header": header("#", f"the network '{python_text(net.name)}'"),
+            "name": python_text(net.name),
             "scalar": self.scalar,
             "equations_forward": equations_forward,
             "equations_backward": equations_backward,

@@ -17,8 +17,6 @@ the size of every equation linear in the depth of the network.
 
 from __future__ import annotations
 
-import builtins
-import keyword
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -30,14 +28,7 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from . import algebra as alg
 from . import ops
 from .errors import DeclarationError, InvalidNameError, ShapeError, UnsupportedOperationError
-
-# Names the derivation or the generated code gives to things of their own.
-RESERVED = {
-    "np", "m", "params", "grads", "data", "cache", "dtype", "seed", "rng", "epochs", "batch_size",
-    "optimizer", "loss", "forward", "gradients", "train", "init_params", "inv_m",
-    "L", "dL", "Yhat", "self", "numpy", "eta", "lr",
-} | set(ops.FUNCTIONS) | set(ops.LOSSES) | {"softmax", "erf"}
-
+from .names import check_name
 
 @dataclass(frozen=True)
 class Node:
@@ -56,17 +47,7 @@ class Node:
 
 
 def _check_name(sym, what: str) -> str:
-    name = sym.name
-    if not ops.IDENTIFIER.match(name) or keyword.iskeyword(name):
-        raise InvalidNameError(
-            f"{what} {name!r} is not a valid name: use letters, digits and '_', starting with a letter "
-            "(names become Python identifiers and LaTeX symbols)"
-        )
-    if "__" in name:
-        raise InvalidNameError(f"{what} {name!r}: names may not contain '__' (symprop marks examples with it)")
-    if name in RESERVED or hasattr(builtins, name):
-        raise InvalidNameError(f"{what} {name!r} clashes with a name symprop uses itself; rename it")
-    return name
+    return check_name(sym.name, what)
 
 
 def _check_shape(sym, what: str):
@@ -202,19 +183,26 @@ class Network:
             s for s in _postorder(expr) if isinstance(s, (sp.Symbol, MatrixSymbol)) and not s.name.startswith("_")
         }
 
-    def _check_derived_names(self, node_names):
-        """Declared names may not collide with the names derive and emit make up."""
+    def _check_derived_names(self, node_names, order):
+        """Declared names and the ops' helper names may not collide with the names derive and emit make up."""
         derived = set(node_names)
         for name in node_names:
             derived.add("d" + name)
             if name.startswith("z"):
                 derived.add("delta" + name[1:])
         derived |= {"d" + s.name for s in self.declared}
+        derived |= {p.name + "_new" for p in self.params}  # the SGD update of evaluate()
         for sym in self.declared:
             if sym.name in derived:
                 raise InvalidNameError(
-                    f"the declared name {sym.name!r} is also a name symprop derives (z, a, yhat, L, delta, d<name>); "
-                    "rename it"
+                    f"the declared name {sym.name!r} is also a name symprop derives (z, a, yhat, L, delta, d<name>, "
+                    "<param>_new); rename it"
+                )
+        for name in sorted(_helper_names(order)):  # each op is a NumPy helper of its name in the generated code
+            if name in derived:
+                raise InvalidNameError(
+                    f"the activation {name!r} has the name of a value symprop derives in this network "
+                    "(z, a, yhat, L, delta, d<name>); register it under another name"
                 )
 
     def _check_operations(self):
@@ -276,7 +264,7 @@ class Network:
             raise DeclarationError("the loss is itself an activation; apply a loss op to it")
         names[loss] = ("L", "loss", None, None)
 
-        self._check_derived_names([n for n, *_ in names.values()])
+        self._check_derived_names([n for n, *_ in names.values()], order)
 
         replacement: dict = {}
         memo: dict = {}
@@ -290,6 +278,18 @@ class Network:
             replacement[expr] = symbol
             nodes.append(Node(name, symbol, definition, role, layer, act))
         return nodes
+
+
+def _helper_names(order) -> set:
+    """The names of the scalar functions in the expression (applied directly or entrywise), and of what they call."""
+    found = set()
+    for e in order:  # every subexpression once; an entrywise body is not in ``order``: walk it
+        inner = sp.preorder_traversal(alg.applied_function(e)) if isinstance(e, ElementwiseApplyFunction) else (e,)
+        for f in inner:
+            if isinstance(f, ops.ScalarFunctionBase):
+                found.add(f.rule.name)
+                found.update(f.rule.helpers)
+    return found
 
 
 def _rebuild_dag(expr, finish=lambda node: node):

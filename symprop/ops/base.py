@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import re
-
 import sympy as sp
 
 from ..algebra import T
 from ..errors import DeclarationError, InvalidNameError
+from ..names import IDENTIFIER
 
 U = sp.Symbol("_u")  # the output f(t) in activation derivatives
 P, Q = sp.Symbol("_p"), sp.Symbol("_q")  # prediction and target entries in losses
 OUT = sp.Symbol("_out")  # f(t) inside its own derivative
 
-IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 # Registered scalar functions and losses by name (every family fills these).
 FUNCTIONS: dict = {}

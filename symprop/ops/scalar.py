@@ -18,7 +18,8 @@ from sympy.core.function import AppliedUndef
 from .. import algebra as alg
 from ..algebra import T
 from ..errors import DeclarationError, InvalidNameError, UnsupportedOperationError
-from .base import FUNCTIONS, IDENTIFIER, U, as_expr, name_taken
+from ..names import check_latex_spelling, check_name
+from .base import FUNCTIONS, U, as_expr, name_taken
 
 # ==========================================================================
 # NumPy helpers: emitted once into generated modules, also used by evaluate().
@@ -174,8 +175,9 @@ def activation(name: str, definition, *, latex: Optional[str] = None) -> ScalarF
     definition.  Registering the same name with the same definition again
     returns the existing entry.
     """
-    if not isinstance(name, str) or not IDENTIFIER.match(name):
-        raise InvalidNameError(f"activation name {name!r} is not an identifier (letters, digits, _; a letter first)")
+    check_name(name, "activation name", ops_allowed=True)  # an op's name: the checks below say which
+    if latex is not None:
+        check_latex_spelling(latex, f"activation {name!r}")
     if not isinstance(definition, sp.Lambda) or len(definition.variables) != 1:
         raise DeclarationError(
             f"activation {name!r}: give the definition as sympy.Lambda(z, expression in z), got {definition!r}"
