@@ -127,14 +127,9 @@ def _derive_outputs(derivation, args, stem: str) -> list:
 
 def _write_all(outputs, force: bool) -> list:
     """Write the outputs only if every one of them may be written (a refusal writes nothing)."""
-    from .outputs import check_writable, write_atomic
+    from .outputs import write_all
 
-    paths = [path for path, _ in outputs]
-    if len(set(paths)) != len(paths):
-        raise OutputError(f"two outputs would go to the same file: {sorted(str(p) for p in paths)}")
-    for path in paths:
-        check_writable(path, force)
-    return [write_atomic(path, content, force) for path, content in outputs]
+    return write_all(outputs, force)
 
 
 def cmd_derive(args) -> int:
@@ -192,7 +187,6 @@ def cmd_demo(args) -> int:
     outdir = Path(args.outdir)
     if outdir.exists() and not outdir.is_dir():
         raise OutputError(f"{outdir} exists and is not a directory")
-    outdir.mkdir(parents=True, exist_ok=True)
     derivation = two_layer().derive()
     print(derivation)
     stem = outdir / "two_layer"
@@ -208,9 +202,33 @@ def cmd_demo(args) -> int:
         outputs.append((stem.with_suffix(".pdf"), pdf_bytes(tex.encode("utf-8"), str(stem.with_suffix(".pdf")))))
     else:
         print("pdflatex not found: skipping the PDF", file=sys.stderr)
-    for path in _write_all(outputs, args.force):
+    created = _make_directory(outdir)  # only now that everything is made
+    try:
+        written = _write_all(outputs, args.force)
+    except BaseException:
+        for directory in reversed(created):  # nothing is left behind, not even the directory
+            try:
+                directory.rmdir()
+            except OSError:
+                pass
+        raise
+    for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _make_directory(path: Path) -> list:
+    """Create ``path`` and its missing parents; return the directories created, outermost first."""
+    missing = []
+    for p in (path, *path.parents):
+        if p.exists():
+            break
+        missing.append(p)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create the directory {path}: {exc.strerror or exc}") from None
+    return list(reversed(missing))
 
 
 COMMANDS = {"derive": cmd_derive, "emit": cmd_emit, "check": cmd_check, "demo": cmd_demo}

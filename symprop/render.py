@@ -29,7 +29,7 @@ from . import ops
 from .algebra import T
 from .batch import EXAMPLE_SUFFIX, INDEX, M, batch_name, indexed
 from .errors import EvaluationError, SympropError
-from .outputs import GENERATED_MARK, check_writable, header, write_atomic
+from .outputs import GENERATED_MARK, header, write_all
 from .pdf import compile_pdf, pdf_bytes, pdflatex_path  # noqa: F401  (compile_pdf, pdflatex_path: re-exported)
 from .printing import LatexPrinter, NumPyPrinter, helper_namespace, latex_name
 from .printing import text as plain_text
@@ -1286,9 +1286,7 @@ def write_notes(derivation, directory, stem: str, values=None, learning_rate=Non
     outputs = [(directory / f"{stem}.tex", tex), (directory / f"{stem}.md", markdown(derivation, values=values, learning_rate=learning_rate))]
     if shutil.which("pdflatex") is not None if pdf is None else pdf:
         outputs.append((directory / f"{stem}.pdf", pdf_bytes(tex.encode("utf-8"), str(directory / f"{stem}.pdf"))))
-    for path, _ in outputs:
-        check_writable(path, force)
-    return [write_atomic(path, content, force) for path, content in outputs]
+    return write_all(outputs, force)
 
 
 def notes_main(net, script: str, values=None, learning_rate=None, argv=None, stem=None) -> list:
@@ -1308,8 +1306,8 @@ def notes_main(net, script: str, values=None, learning_rate=None, argv=None, ste
         outdir = Path(args.outdir)
         outdir.mkdir(parents=True, exist_ok=True)
         written = write_notes(net.derive(), outdir, stem, values, learning_rate, force=args.force)
-    except SympropError as exc:
-        print(f"{stem}: error: {exc}", file=sys.stderr)
+    except (SympropError, OSError) as exc:  # OSError: the directory cannot be made
+        print(f"{stem}: error: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         raise SystemExit(2) from None
     for path in written:
         print(f"wrote {path}")

@@ -52,7 +52,7 @@ def test_write_atomic_failure_keeps_the_old_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="disk full; nothing was changed"):
         write_atomic(target, f"% {GENERATED_MARK}\nnew\n")
     assert target.read_text().endswith("old\n")
     assert [p.name for p in tmp_path.iterdir()] == ["notes.tex"]
@@ -110,3 +110,108 @@ def test_a_latex_failure_mid_run_leaves_earlier_files(tmp_path):
     assert proc.returncode == 2 and "pdflatex failed" in proc.stderr and "Traceback" not in proc.stderr
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name != "bin"}
     assert after == {k: v for k, v in before.items() if k != "bin"}
+
+
+# ---------------------------------------------------------------------------
+# all or nothing (issue 11, item 7)
+# ---------------------------------------------------------------------------
+
+from symprop.outputs import write_all  # noqa: E402
+
+MARKED = f"% {GENERATED_MARK}\n"
+
+
+@pytest.mark.parametrize("text", [
+    f"my notes\n% {GENERATED_MARK}\n",  # the marker on a later line
+    f"my notes mention {GENERATED_MARK}\n",  # in the first line, but not as its header
+    f"%{GENERATED_MARK}\n",  # no space: not the header symprop writes
+    f"x{MARKED}",
+])
+def test_the_marker_counts_only_as_the_first_lines_header(tmp_path, text):
+    mine = tmp_path / "mine.tex"
+    mine.write_text(text)
+    assert not was_generated(mine)
+    with pytest.raises(OutputError, match="--force"):
+        write_atomic(mine, MARKED)
+    assert mine.read_text() == text
+
+
+def test_a_later_rename_failure_puts_back_every_earlier_file(tmp_path, monkeypatch):
+    first, second, third = (tmp_path / n for n in ("a.tex", "b.md", "c.py"))
+    first.write_text(MARKED + "old a\n")
+    real_replace = os.replace
+    calls = []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:  # a.tex and b.md are in place, c.py fails
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OutputError, match="No space left on device; nothing was changed"):
+        write_all([(first, MARKED + "new a\n"), (second, "<!-- " + GENERATED_MARK + " -->\n"), (third, "# x\n")])
+    monkeypatch.undo()
+    assert first.read_text() == MARKED + "old a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tex"]  # no b.md, no temporaries, no backups
+
+
+def test_a_staging_failure_writes_nothing(tmp_path, monkeypatch):
+    import tempfile
+
+    (tmp_path / "a.tex").write_text(MARKED + "old\n")
+    real = tempfile.mkstemp
+    count = []
+
+    def mkstemp(*args, **kwargs):
+        count.append(1)
+        if len(count) == 2:
+            raise PermissionError(13, "Permission denied")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    with pytest.raises(OutputError, match="cannot create a file in .*Permission denied; nothing was written"):
+        write_all([(tmp_path / "a.tex", MARKED + "new\n"), (tmp_path / "b.md", "x")])
+    monkeypatch.undo()
+    assert (tmp_path / "a.tex").read_text() == MARKED + "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tex"]
+
+
+def test_one_file_under_two_spellings_is_refused(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "n.tex").write_text(MARKED)
+    os.link(tmp_path / "n.tex", tmp_path / "hard.tex")
+    os.symlink(tmp_path / "n.tex", tmp_path / "soft.tex")
+    for other in ("sub/../n.tex", "./n.tex", "hard.tex", "soft.tex", str(tmp_path / "n.tex")):
+        with pytest.raises(OutputError, match="same file"):
+            write_all([(tmp_path / "n.tex", MARKED + "1\n"), (tmp_path / other, MARKED + "2\n")])
+    assert (tmp_path / "n.tex").read_text() == MARKED
+
+
+def test_writing_through_a_symbolic_link_keeps_the_link(tmp_path):
+    (tmp_path / "real.tex").write_text(MARKED)
+    os.symlink("real.tex", tmp_path / "link.tex")
+    write_atomic(tmp_path / "link.tex", MARKED + "new\n")
+    assert os.path.islink(tmp_path / "link.tex") and (tmp_path / "real.tex").read_text() == MARKED + "new\n"
+
+
+@pytest.mark.parametrize("special", ["/dev/null", "/dev/zero", "fifo", "/proc/self/fd/0"])
+def test_special_files_are_never_written_even_with_force(tmp_path, special):
+    if special == "fifo":
+        special = tmp_path / "fifo"
+        os.mkfifo(special)
+    with pytest.raises(OutputError, match="cannot write"):
+        write_atomic(special, MARKED, force=True)
+
+
+def test_a_kernel_file_with_force_is_one_error(tmp_path):
+    with pytest.raises(OutputError, match="nothing was written"):
+        write_all([(tmp_path / "a.tex", MARKED), ("/proc/version", MARKED)], force=True)
+    assert not (tmp_path / "a.tex").exists()
+
+
+def test_demo_into_an_impossible_directory_creates_nothing(tmp_path):
+    proc = run(["demo", "--outdir", "/proc/symprop-demo/x"], tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "cannot create the directory" in proc.stderr
+    proc = run(["demo", "--outdir", "fresh/deeper"], tmp_path)
+    assert proc.returncode == 0 and (tmp_path / "fresh" / "deeper" / "two_layer.tex").exists()
