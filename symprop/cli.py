@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import EvaluationError, OutputError, SympropError
+from .errors import EvaluationError, OutputError, SympropError, describe
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3  # a bug, not bad input
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # argparse's own errors: same format, exit 2
-        self.print_usage(sys.stderr)
-        print(f"symprop: error: {message}", file=sys.stderr)
+    def error(self, message):  # argparse's own errors: the same one line, exit 2
+        print(f"symprop: error: {' '.join(message.split())} (usage: {self.prog} --help)", file=sys.stderr)
         sys.exit(EXIT_USAGE)
 
 
@@ -56,6 +57,17 @@ def parse_values(text: str) -> dict:
             raise EvaluationError(f"--values: the value of {name!r} is not a number or a list of numbers: {raw.strip()!r}") from None
         values[name] = value
     return values
+
+
+def _seed(text: str) -> int:
+    """--seed: a whole number >= 0 (NumPy's generators take no other)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -93,7 +105,7 @@ def _build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--batched", dest="batched", action="store_true", default=None,
                        help="the formula is the batch-mean gradient (default: decided by its notation)")
     batch.add_argument("--per-example", dest="batched", action="store_false", help="the formula is per example")
-    c.add_argument("--seed", type=int, default=0, help="seed of the random sample points (default 0)")
+    c.add_argument("--seed", type=_seed, default=0, help="seed of the random sample points (default 0)")
 
     demo = sub.add_parser("demo", help="derive a built-in two-layer network: writes .tex, .md, .py and .pdf")
     demo.add_argument("--outdir", default="symprop_demo", help="directory for the outputs (created if missing)")
@@ -146,12 +158,12 @@ def cmd_derive(args) -> int:
             check_writable(target, args.force)  # a missing directory: fail before the work
     net = load_network(args.model)
     derivation = net.derive()
-    print(derivation)
+    _print(derivation)
     if args.values:
         values = derivation.evaluate(parse_values(args.values), learning_rate=args.lr if args.lr is not None else 0.1)
-        print()
+        _print()
         for key, value in values.items():
-            print(f"{key} = {value}")
+            _print(f"{key} = {value}")
     for path in _write_all(_derive_outputs(derivation, args, Path(args.model).stem), args.force):
         print(f"wrote {path}", file=sys.stderr)
     return 0
@@ -175,7 +187,7 @@ def cmd_check(args) -> int:
 
     net = load_network(args.model)
     result = check_gradient(net, args.param, args.formula, batched=args.batched, seed=args.seed)
-    print(result)
+    _print(result)
     return 0 if result.ok else 1  # a wrong formula is a verdict (1), not an error (2)
 
 
@@ -188,7 +200,7 @@ def cmd_demo(args) -> int:
     if outdir.exists() and not outdir.is_dir():
         raise OutputError(f"{outdir} exists and is not a directory")
     derivation = two_layer().derive()
-    print(derivation)
+    _print(derivation)
     stem = outdir / "two_layer"
     tex = derivation.latex(standalone=True)
     outputs = [
@@ -234,6 +246,34 @@ def _make_directory(path: Path) -> list:
 COMMANDS = {"derive": cmd_derive, "emit": cmd_emit, "check": cmd_check, "demo": cmd_demo}
 
 
+def _error(message: str) -> int:
+    print(f"symprop: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _stdout_gone() -> None:
+    """The reader of our output went away (``symprop derive ... | head``): stop writing to it.
+
+    Later prints and the flush at exit go to /dev/null instead of raising
+    BrokenPipeError again; the files the command writes are still written.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (captured output): drop further output
+        sys.stdout = open(os.devnull, "w")
+    finally:
+        os.close(devnull)
+
+
+def _print(*args, **kwargs) -> None:
+    """print to stdout, surviving a closed pipe (see _stdout_gone)."""
+    try:
+        print(*args, **kwargs, flush=True)
+    except BrokenPipeError:
+        _stdout_gone()
+
+
 def main(argv=None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -241,13 +281,27 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()
+        return code
     except SympropError as exc:
-        print(f"symprop: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error(describe(exc))
+    except BrokenPipeError:  # a write to stdout outside _print
+        _stdout_gone()
+        return 0
     except KeyboardInterrupt:
         print("symprop: interrupted", file=sys.stderr)
         return 130
+    except RecursionError:
+        return _error("the input is nested too deeply to process")
+    except MemoryError:
+        return _error("out of memory (the input is too large)")
+    except Exception as exc:  # a bug in symprop: still one line, and a way to see the traceback
+        if os.environ.get("SYMPROP_DEBUG"):
+            raise
+        print(f"symprop: internal error: {type(exc).__name__}: {describe(exc)} "
+              "(please report it; SYMPROP_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -43,3 +43,12 @@ class EvaluationError(SympropError):
 
 class LatexError(SympropError):
     """pdflatex is missing, or it could not compile the generated notes."""
+
+
+def describe(exc: BaseException) -> str:
+    """An exception's message on one line, even when its ``__str__`` fails or spans lines."""
+    try:
+        text = str(exc)
+    except Exception:  # a user's exception class whose __str__ raises
+        text = f"{type(exc).__name__} (its message cannot be shown)"
+    return " ".join(text.split())

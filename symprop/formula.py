@@ -448,9 +448,39 @@ def parse(source, namespace_: Namespace) -> Formula:
     tokens = tokenize(source)
     parser = _Parser(tokens, namespace_)
     tree = parser.parse()
+    _check_degree(tree)
     flat = _Parser(tokens, namespace_, juxtaposition_first=False).parse()
     readings = (tree,) if flat == tree else (tree, flat)
     return Formula(tree, source, parser.batch or mentions(tree, ("sum", "mean")) or _uses_m(tree), readings)
+
+
+MAX_DEGREE = 4 * MAX_EXPONENT
+
+
+def _check_degree(tree) -> None:
+    """Refuse powers of powers that multiply out to a huge degree.
+
+    Each exponent is small, but SymPy combines (w^16)^16 into w^256 and a
+    tower of five took minutes of exact arithmetic (issue 11).
+    """
+    def degree(node) -> int:
+        op = node[0]
+        if op == "pow":
+            return abs(node[2]) * degree(node[1])
+        if op in ("mul", "div"):
+            return degree(node[2]) + degree(node[3]) if op == "mul" else degree(node[1]) + degree(node[2])
+        if op in ("add", "sub"):
+            return max(degree(node[1]), degree(node[2]))
+        if op in ("neg", "T", "sum", "mean"):
+            return degree(node[1])
+        return 1  # a name, a number, a function call (f(x^16)^16 is not multiplied out)
+
+    found = degree(tree)
+    if found > MAX_DEGREE:
+        raise FormulaError(
+            f"powers of powers multiply: this formula has degree {found} (the limit is {MAX_DEGREE}); "
+            "write the exponent once, from -16 to 16"
+        )
 
 
 def _uses_m(tree) -> bool:

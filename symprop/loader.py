@@ -8,22 +8,22 @@ names the file and line, never as a traceback.
 
 from __future__ import annotations
 
+import os
 import runpy
+import stat
 import traceback
 from pathlib import Path
 
 import sympy as sp
 
-from .errors import ModelFileError, ShapeError, SympropError
+from .errors import ModelFileError, ShapeError, SympropError, describe
 from .network import Network
+from .outputs import file_kind
 
 
 def load_network(path) -> Network:
     path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"model file {path} does not exist")
-    if path.is_dir():
-        raise ModelFileError(f"model file {path} is a directory")
+    check_model_path(path)
     if path.suffix in (".toml",):
         from .modelfile import load_toml
 
@@ -33,15 +33,21 @@ def load_network(path) -> Network:
     try:
         namespace = runpy.run_path(str(path), run_name="__symprop_model__")
     except SympropError as exc:
-        raise type(exc)(f"{path}{_line_of(exc, path)}: {exc}") from None
+        raise _same_kind(exc, f"{path}{_line_of(exc, path)}: {describe(exc)}") from None
     except SyntaxError as exc:
-        raise ModelFileError(f"{path}, line {exc.lineno}: syntax error: {exc.msg}") from None
+        raise ModelFileError(f"{path}, line {exc.lineno}: syntax error: {describe(exc.msg)}") from None
+    except OSError as exc:
+        if exc.filename != str(path):  # the model's own code failed to open something
+            raise ModelFileError(f"{path}{_line_of(exc, path)}: {type(exc).__name__}: {describe(exc)}") from None
+        raise ModelFileError(f"cannot read model file {path}: {exc.strerror or describe(exc)}") from None
     except SystemExit as exc:
         raise ModelFileError(f"{path} called exit({exc.code}) while being loaded") from None
     except sp.matrices.exceptions.ShapeError as exc:
         raise ShapeError(f"{path}{_line_of(exc, path)}: {explain_shape_error(exc)}") from None
-    except Exception as exc:  # the user's code failed: say where and what, no traceback
-        raise ModelFileError(f"{path}{_line_of(exc, path)}: {type(exc).__name__}: {exc}") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the user's code failed: say where and what, no traceback
+        raise ModelFileError(f"{path}{_line_of(exc, path)}: {type(exc).__name__}: {describe(exc)}") from None
     nets = {k: v for k, v in namespace.items() if isinstance(v, Network)}
     if isinstance(namespace.get("net"), Network):
         return namespace["net"]
@@ -50,6 +56,45 @@ def load_network(path) -> Network:
     if not nets:
         raise ModelFileError(f"{path} defines no symprop.Network (name it `net`)")
     raise ModelFileError(f"{path} defines several networks ({', '.join(sorted(nets))}); name the one to use `net`")
+
+
+def _same_kind(exc: SympropError, message: str) -> SympropError:
+    """``exc``'s class with ``message`` (a user's subclass may not take one argument: then a ModelFileError)."""
+    try:
+        return type(exc)(message)
+    except Exception:
+        return ModelFileError(message)
+
+
+def check_model_path(path: Path) -> None:
+    """A model file must be a regular file: a FIFO would hang the read, a device never end it."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise ModelFileError(f"model file {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"cannot read model file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise ModelFileError(f"model file {path} is {file_kind(mode)}, not a .py or .toml file")
+
+
+def read_model_bytes(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes (never blocks, never reads more)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"cannot read model file {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(f.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise ModelFileError(f"model file {path} is {file_kind(mode)}, not a .py or .toml file")
+        try:
+            raw = f.read(limit + 1)
+        except OSError as exc:
+            raise ModelFileError(f"cannot read model file {path}: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        raise ModelFileError(f"{path}: a model file is at most {limit} bytes")
+    return raw
 
 
 def _shape_text(m) -> str:

@@ -33,6 +33,8 @@ TOP_KEYS = {"name", "network", "activations"}
 NETWORK_KEYS = {"sizes", "hidden", "output", "loss", "bias"}
 ACTIVATION_KEYS = {"definition", "latex"}
 MAX_BYTES = 1_000_000
+MAX_LAYERS = 5000  # a model file from anyone must not keep symprop busy for hours
+MAX_WIDTH = 1_000_000
 
 
 def _unknown(keys, allowed, where, path) -> None:
@@ -67,7 +69,7 @@ def _activation(value, what: str, custom: dict, path):
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ModelFileError(f"{path}: network.{what} must be the name of an activation, got {value!r}")
+        raise ModelFileError(f"{path}: network.{what} must be the name of an activation, got {repr(value)[:60]}")
     if value in custom:
         return custom[value]
     if value == "softmax":
@@ -75,24 +77,25 @@ def _activation(value, what: str, custom: dict, path):
     rule = ops.activations().get(value)
     if rule is None:
         known = sorted(ops.activations()) + ["softmax"] + sorted(custom)
-        raise ModelFileError(f"{path}: network.{what} = {value!r} is not an activation; known: {', '.join(known)}")
+        raise ModelFileError(
+            f"{path}: network.{what} = {repr(value)[:60]} is not an activation; known: {', '.join(known)}"
+        )
     return rule
 
 
 def load_toml(path) -> Network:
+    from .loader import read_model_bytes
+
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ModelFileError(f"cannot read model file {path}: {exc.strerror}") from None
-    if len(raw) > MAX_BYTES:
-        raise ModelFileError(f"{path}: a model file is at most {MAX_BYTES} bytes")
+    raw = read_model_bytes(path, MAX_BYTES)
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ModelFileError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ModelFileError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise ModelFileError(f"{path}: not a model file: values are nested too deeply") from None
     _unknown(data, TOP_KEYS, "the top level", path)
     network = data.get("network")
     if not isinstance(network, dict):
@@ -114,9 +117,16 @@ def load_toml(path) -> Network:
     sizes = network.get("sizes")
     if not isinstance(sizes, list):
         raise ModelFileError(f"{path}: network.sizes must be a list of layer widths, e.g. [3, 4, 2]")
+    if len(sizes) > MAX_LAYERS + 1:
+        raise ModelFileError(f"{path}: network.sizes lists {len(sizes)} widths; a model file has at most {MAX_LAYERS} layers")
+    for width in sizes:
+        if not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= MAX_WIDTH:
+            raise ModelFileError(f"{path}: network.sizes must be whole numbers from 1 to {MAX_WIDTH}, got {repr(width)[:40]}")
     loss_name = network.get("loss", "mse")
-    if loss_name not in ops.LOSSES:
-        raise ModelFileError(f"{path}: network.loss = {loss_name!r} is not a loss; known: {', '.join(sorted(ops.LOSSES))}")
+    if not isinstance(loss_name, str) or loss_name not in ops.LOSSES:
+        raise ModelFileError(
+            f"{path}: network.loss = {repr(loss_name)[:60]} is not a loss; known: {', '.join(sorted(ops.LOSSES))}"
+        )
     bias = network.get("bias", True)
     if not isinstance(bias, bool):
         raise ModelFileError(f"{path}: network.bias must be true or false")

@@ -74,7 +74,7 @@ def check_name(name, what: str, ops_allowed: bool = False) -> str:
     """``name`` if it may name a user's symbol (or, with ``ops_allowed``, an op); else InvalidNameError."""
     if not isinstance(name, str) or not IDENTIFIER.match(name) or keyword.iskeyword(name):
         raise InvalidNameError(
-            f"{what} {python_text(repr(name))} is not a valid name: use letters, digits and '_', starting with a letter "
+            f"{what} {repr(name)} is not a valid name: use letters, digits and '_', starting with a letter "
             "(names become Python identifiers and LaTeX symbols)"
         )
     if "__" in name:
@@ -138,7 +138,7 @@ def check_latex_spelling(tex, what: str) -> str:
     f' and f^2 after it), no other command or character.
     """
     def refuse(why):
-        shown = python_text(repr(tex))[:80]
+        shown = repr(tex)[:80]
         return InvalidNameError(
             f"{what}: the LaTeX spelling {shown} is not allowed ({why}); use letters, a Greek letter, "
             r"\operatorname{name} or \mathrm{name}, with at most one subscript"
@@ -158,7 +158,7 @@ def check_latex_spelling(tex, what: str) -> str:
         command, _plain, special, other = match.groups()
         pos = match.end()
         if other is not None:
-            raise refuse(f"the character {python_text(repr(other))}")
+            raise refuse(f"the character {repr(other)}")
         if command is not None:
             if command not in ALLOWED_COMMANDS:
                 raise refuse(f"the command \\{command}")

@@ -30,6 +30,9 @@ from . import ops
 from .errors import DeclarationError, InvalidNameError, ShapeError, UnsupportedOperationError
 from .names import check_name
 
+_NOT_FINITE = (sp.nan, sp.zoo, sp.oo, sp.S.NegativeInfinity)
+
+
 @dataclass(frozen=True)
 class Node:
     """A named intermediate of the forward pass."""
@@ -208,6 +211,10 @@ class Network:
     def _check_operations(self):
         """Fail at declaration time, naming the node, on anything derive cannot do."""
         for node in _postorder(self.loss):
+            if node in _NOT_FINITE or (isinstance(node, ElementwiseApplyFunction) and node.function.has(*_NOT_FINITE)):
+                raise DeclarationError(
+                    f"the loss contains {sp.sstr(node)}: an infinite or undefined constant (a division by zero?)"
+                )
             if isinstance(node, AppliedUndef):
                 raise UnsupportedOperationError(ops._undefined_message({node}))
             if isinstance(node, ElementwiseApplyFunction):

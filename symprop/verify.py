@@ -635,6 +635,7 @@ def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed:
     """
     from .printing import text as sympy_text
 
+    _check_seed(seed)
     d = _derivation(net)
     target = _target(d, param)
     namespace = fm.namespace(d, target.exclude)
@@ -932,8 +933,32 @@ def _check_data(data) -> dict:
     return out
 
 
+def _check_seed(seed) -> None:
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise EvaluationError(f"the seed must be a whole number >= 0 (NumPy's random generators take no other), got {seed!r}")
+
+
+_FROZEN = (
+    "gradcheck passes the parameters read-only, so that the point being checked cannot change under it; "
+    "write results into new arrays (or work on p.copy())"
+)
+
+
+def _frozen_write(exc: BaseException, who: str):
+    """NumPy's bare "assignment destination is read-only", explained (else None)."""
+    if isinstance(exc, ValueError) and "read-only" in str(exc):
+        return EvaluationError(f"{who} wrote into a parameter array: {_FROZEN}")
+    return None
+
+
 def _call_backward(backward, params, data) -> dict:
-    result = backward(dict(params), **data)
+    try:
+        result = backward(dict(params), **data)
+    except ValueError as exc:
+        explained = _frozen_write(exc, "backward")
+        if explained is None:
+            raise
+        raise explained from exc
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], Mapping):
         result = result[1]  # (loss, grads), as the generated modules return
     if not isinstance(result, Mapping):
@@ -945,8 +970,14 @@ def _call_backward(backward, params, data) -> dict:
         if key is None:
             missing.append(name)
             continue
+        raw = result[key]
+        if np.iscomplexobj(raw):
+            imaginary = np.max(np.abs(np.imag(np.asarray(raw))), initial=0.0)
+            if imaginary != 0:  # the gradient of a real loss is real: dropping the imaginary part would hide the bug
+                raise EvaluationError(f"the gradient of {name!r} is complex (imaginary parts up to {imaginary:.3g}); it must be real")
+            raw = np.real(raw)
         try:
-            g = np.asarray(result[key], dtype=np.float64)
+            g = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise EvaluationError(f"the gradient of {name!r} is not an array of numbers: {exc}") from None
         if g.shape != p.shape:
@@ -971,8 +1002,16 @@ class _CountedLoss:
 
     def __call__(self, params) -> float:
         self.count += 1
-        value = self.loss(params, **self.data)
+        try:
+            value = self.loss(params, **self.data)
+        except ValueError as exc:
+            explained = _frozen_write(exc, "loss")
+            if explained is None:
+                raise
+            raise explained from exc
         arr = np.asarray(value)
+        if arr.dtype.kind == "c":
+            raise EvaluationError(f"loss returned a complex value ({complex(arr.reshape(-1)[0])}); it must be a real number")
         if arr.size != 1 or arr.dtype.kind not in "fiu":
             raise EvaluationError(f"loss must return a scalar number, got {type(value).__name__} of shape {arr.shape}")
         self.dtype = arr.dtype if arr.dtype.kind == "f" else np.dtype(np.float64)
@@ -1177,6 +1216,7 @@ def gradcheck(backward, params, data=None, *, loss=None, net=None, mode: str = "
             "give the reference: loss=my_loss (finite differences) or net=network (derived gradients), one of them")
     if mode not in ("fast", "full"):
         raise EvaluationError(f"mode must be 'fast' or 'full', got {mode!r}")
+    _check_seed(seed)
     started = time.perf_counter()
     params = _check_params(params)
     data = _check_data(data)

@@ -207,8 +207,44 @@ def test_user_code_cannot_move_the_point():
         p["W1"] += 1.0
         return loss(p, x, y)
 
-    with pytest.raises(ValueError, match="read-only"):
+    with pytest.raises(symprop.EvaluationError, match="loss wrote into a parameter array: gradcheck passes the parameters read-only"):
         symprop.gradcheck(backward, params, data, loss=mutating_loss)
+
+
+def test_a_backward_that_writes_into_the_parameters_is_told_why_they_are_frozen():
+    params, data = make_problem()
+
+    def in_place(p, x, y):
+        grads = backward(p, x, y)
+        p["W1"] -= 0.1 * grads["W1"]  # an SGD step inside the backward pass
+        return grads
+
+    with pytest.raises(symprop.EvaluationError, match="backward wrote into a parameter array.*cannot change.*copy"):
+        symprop.gradcheck(in_place, params, data, loss=loss)
+
+
+def test_a_complex_gradient_is_refused_not_truncated():
+    params, data = make_problem()
+
+    def complex_backward(p, x, y):
+        grads = backward(p, x, y)
+        return {**grads, "W1": grads["W1"] + 1e-3j}
+
+    with pytest.raises(symprop.EvaluationError, match="gradient of 'W1' is complex"):
+        symprop.gradcheck(complex_backward, params, data, loss=loss)
+
+    def real_in_complex_dtype(p, x, y):
+        grads = backward(p, x, y)
+        return {**grads, "W1": grads["W1"].astype(complex)}
+
+    assert symprop.gradcheck(real_in_complex_dtype, params, data, loss=loss).ok
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
+def test_a_seed_numpy_cannot_take_is_refused(seed):
+    params, data = make_problem()
+    with pytest.raises(symprop.EvaluationError, match="seed must be a whole number >= 0"):
+        symprop.gradcheck(backward, params, data, loss=loss, seed=seed)
 
 
 # --- kinks ------------------------------------------------------------------------

@@ -189,6 +189,16 @@ def activation(name: str, definition, *, latex: Optional[str] = None) -> ScalarF
             f"activation {name!r} uses undefined function(s) {sorted(map(str, undefined))}; "
             "write the definition with elementary SymPy functions"
         )
+    if body.has(sp.nan, sp.zoo, sp.oo, sp.S.NegativeInfinity):
+        raise DeclarationError(
+            f"activation {name!r}: the definition is not finite ({sp.sstr(body.xreplace({T: sp.Symbol('z')}))}: "
+            "a division by zero or log(0) somewhere)"
+        )
+    if not body.has(T):
+        raise DeclarationError(
+            f"activation {name!r}: the definition {sp.sstr(body)} does not depend on its argument, "
+            "so nothing before it would be trained"
+        )
     extra = body.free_symbols - {T}
     if extra:
         raise DeclarationError(f"activation {name!r}: the definition uses symbols {sorted(map(str, extra))} besides its argument")
