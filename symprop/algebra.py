@@ -18,6 +18,8 @@ Two things live here:
 
 from __future__ import annotations
 
+import functools
+
 import sympy as sp
 from sympy import (
     HadamardPower,
@@ -212,10 +214,53 @@ class EntrywiseApply(ElementwiseApplyFunction):
     """
 
     def __new__(cls, function, expr):
-        return MatrixExpr.__new__(cls, function, expr)
+        obj = MatrixExpr.__new__(cls, function, expr)
+        # SymPy's shape recurses into the argument, through every layer below:
+        # declaring an L-layer network cost O(L^2) and overflowed the stack near
+        # 300 layers.  Computed once here (the layer below has its own), every
+        # shape query stops at the nearest activation.
+        obj._shape = tuple(expr.shape)
+        return obj
+
+    @property
+    def shape(self):
+        return self._shape
 
     def doit(self, **hints):
         return self
+
+    def __add__(self, other):
+        # f(W h + b) + h with h itself a sum: a residual block.  SymPy's "+"
+        # would flatten h's terms into a new sum, every block again (a tower of
+        # L blocks cost O(L^2) to write down); the block's sum stays nested.
+        if isinstance(other, MatAdd) and is_matrix(other) and other.shape == self.shape:
+            return NestedSum(self, other)
+        return super().__add__(other)
+
+
+class NestedSum(MatAdd):
+    """A sum that keeps the sums inside it as they were written (see EntrywiseApply.__add__).
+
+    Like EntrywiseApply, ``doit`` stops here and the shape is computed once,
+    so neither recurses down a deep residual tower.
+    """
+
+    def __new__(cls, *args):
+        obj = MatAdd.__new__(cls, *args)
+        obj._shape = tuple(args[0].shape)
+        return obj
+
+    @property
+    def shape(self):
+        return self._shape
+
+    def doit(self, **hints):
+        return self
+
+    def __add__(self, other):
+        if isinstance(other, EntrywiseApply) and other.shape == self.shape:
+            return NestedSum(other, self)  # h + f(W h + b): the same block as f(W h + b) + h
+        return super().__add__(other)
 
 
 def elementwise(function, expr):
@@ -236,7 +281,12 @@ def canonical_lambda(lam: sp.Lambda) -> sp.Lambda:
 
 def applied_function(node: ElementwiseApplyFunction):
     """The scalar body ``f(_t)`` of an elementwise application."""
-    return node.function(T)
+    return _body(node.function)
+
+
+@functools.lru_cache(maxsize=4096)
+def _body(function):
+    return function(T)  # every layer with the same activation asks: SymPy's Lambda call is slow
 
 
 def inner(a, b):

@@ -65,7 +65,11 @@ def derive(network: Network) -> Derivation:
 
 def _derive(network: Network) -> Derivation:
     nodes = network.nodes
-    declared = {s: ("parameter" if s in network.params else "input") for s in network.params + network.inputs}
+    # Sets and dicts, never membership in a tuple: each lookup in network.params
+    # compared SymPy objects one by one, which made derive O(P^2) (issue 11).
+    params = set(network.params)
+    declared = {s: ("parameter" if s in params else "input") for s in network.params + network.inputs}
+    declared_set = set(declared)
 
     # Activity: only values that depend on a parameter or input need an adjoint.
     active = set(declared)
@@ -79,7 +83,7 @@ def _derive(network: Network) -> Derivation:
     # Which nodes consume each declared symbol (to emit a gradient once complete).
     pending = defaultdict(set)
     for n in nodes:
-        for s in n.definition.free_symbols & set(declared):
+        for s in n.definition.free_symbols & declared_set:
             pending[s].add(n.name)
 
     contributions = defaultdict(list)
@@ -118,7 +122,7 @@ def _derive(network: Network) -> Derivation:
                 local = share / upstream  # upstream is a symbol (or 1): the quotient is exact
             contributions[leaf].append(Contribution(node.name, upstream, share, local))
         # A declared symbol's gradient is complete once every node using it is done.
-        for leaf in sorted(node.definition.free_symbols & set(declared), key=lambda s: s.name):
+        for leaf in sorted(node.definition.free_symbols & declared_set, key=lambda s: s.name):
             pending[leaf].discard(node.name)
             if not pending[leaf] and contributions[leaf]:
                 terms = contributions[leaf]
@@ -136,9 +140,13 @@ def _derive(network: Network) -> Derivation:
                 )
 
     # Record, for the adjoint of each pre-activation, the activation and f'(z).
+    activation_of_layer = {}
+    for n in nodes:
+        if n.activation:
+            activation_of_layer.setdefault(n.layer, n)
     for r in raw:
         if r["kind"] == "adjoint" and r["role"] == "pre-activation":
-            act_node = next(n for n in nodes if n.activation and n.layer == r["layer"])
+            act_node = activation_of_layer[r["layer"]]
             r["activation"] = act_node.activation
             r["local_derivative"] = _local_derivative(act_node)
 
@@ -155,9 +163,10 @@ def _local_derivative(act_node):
 def _finish(network, nodes, raw) -> Derivation:
     # Count consumers of each adjoint symbol among the backward equations.
     adjoint_symbols = {r["symbol"]: r for r in raw if r["kind"] == "adjoint"}
+    adjoint_set = set(adjoint_symbols)
     uses = defaultdict(int)
     for r in raw:
-        for s in r["expr"].free_symbols & set(adjoint_symbols):
+        for s in r["expr"].free_symbols & adjoint_set:
             uses[s] += 1
     inline = {s for s, r in adjoint_symbols.items() if uses[s] == 1 and r["role"] in ("activation", "prediction")}
 

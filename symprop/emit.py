@@ -300,7 +300,8 @@ class _Emitter:
         grad_lines = self._live(
             self._gradient_forward_lines(forward_lines) + backward_lines, ["L"] + [g for _, g in grads]
         )
-        n_forward = sum(1 for line in grad_lines if line not in backward_lines)
+        backward_ids = {id(line) for line in backward_lines}  # identity: comparing Lines field by field is O(N^2)
+        n_forward = sum(1 for line in grad_lines if id(line) not in backward_ids)
         # liveness: forward arrays the backward pass never reads are freed before it allocates
         backward_reads = set().union(*(line.reads for line in grad_lines[n_forward:]))
         dead = [line.name for line in grad_lines[:n_forward] if line.name not in backward_reads | {"L"}]
@@ -473,25 +474,26 @@ class _Emitter:
     def _biases(self) -> set:
         """Parameters that only ever appear as a term of a sum (initialised to zero)."""
         parents: dict = {}
+        params = set(self.net.params)
         for s in self.forward_steps:
             for node in sp.preorder_traversal(s.expr):
                 for a in node.args:
-                    if a in self.net.params:
+                    if a in params:
                         parents.setdefault(a, set()).add(isinstance(node, (MatAdd, sp.Add)))
         return {p for p, kinds in parents.items() if kinds == {True}}
 
     def _activation_fed(self) -> dict:
         """For each parameter, the activation of the first layer whose pre-activation uses it."""
         out = {}
+        params = set(self.net.params)
         by_symbol = {s.symbol: s for s in self.forward_steps}
         for s in self.forward_steps:
             if not s.activation:
                 continue
             arg = ops.activation_argument(s.expr)
             definition = by_symbol[arg].expr if arg in by_symbol else arg
-            for p in self.net.params:
-                if p not in out and p in definition.free_symbols:
-                    out[p] = s.activation
+            for p in definition.free_symbols & params:  # not every parameter for every layer: O(L^2)
+                out.setdefault(p, s.activation)
         return out
 
     def demo(self) -> dict:

@@ -122,8 +122,10 @@ def computation_graph(network, label, text, node_values=None, edge_gradients=Non
     for sym in network.inputs + network.params + network.targets:
         nodes.append(_Node(sym.name, declared_kind[sym.name], label(sym.name), text(sym.name), []))
     known = set(declared_kind)
+    rank = {}  # name -> position among the nodes so far: the order of a node's sources
     for n in network.nodes:
-        sources = sorted((s.name for s in n.definition.free_symbols if s.name in known), key=_source_order(nodes))
+        rank.update((m.name, i) for i, m in enumerate(nodes[len(rank):], start=len(rank)))
+        sources = sorted((s.name for s in n.definition.free_symbols if s.name in known), key=lambda name: rank.get(name, len(rank)))
         kind = "loss" if n.role == "loss" else "intermediate"
         nodes.append(_Node(n.name, kind, label(n.name), text(n.name), sources, n.layer))
         known.add(n.name)
@@ -135,15 +137,11 @@ def computation_graph(network, label, text, node_values=None, edge_gradients=Non
     return _compact(network, nodes, label)
 
 
-def _source_order(nodes):
-    rank = {n.name: i for i, n in enumerate(nodes)}
-    return lambda name: rank.get(name, len(rank))
-
-
 def _compact(network, nodes, label) -> Graph:
     """One box per layer (its intermediates and parameters), the middle layers elided."""
     group_of = {}
     groups = []  # (key, kind, members)
+    members_of = {}  # key -> members list of its group (dicts throughout: a 1000-layer graph)
     for n in nodes:
         if n.kind == "parameter":
             continue  # drawn inside the box of the layer that uses it
@@ -151,15 +149,19 @@ def _compact(network, nodes, label) -> Graph:
             key = n.name
         else:
             key = f"layer{n.layer}"
-        if not any(g[0] == key for g in groups):
-            groups.append((key, n.kind if key == n.name else "layer", []))
-        next(g for g in groups if g[0] == key)[2].append(n)
+        if key not in members_of:
+            members_of[key] = []
+            groups.append((key, n.kind if key == n.name else "layer", members_of[key]))
+        members_of[key].append(n)
         group_of[n.name] = key
+    first_consumer = {}
+    for c in nodes:
+        for source in c.sources:
+            first_consumer.setdefault(source, c)
     for n in nodes:
         if n.kind == "parameter":
-            consumers = [c for c in nodes if n.name in c.sources]
-            group_of[n.name] = group_of[consumers[0].name]
-            next(g for g in groups if g[0] == group_of[n.name])[2].append(n)
+            group_of[n.name] = group_of[first_consumer[n.name].name]
+            members_of[group_of[n.name]].append(n)
     layers = [g for g in groups if g[1] == "layer"]
     elided = set()
     if len(layers) > MAX_LAYER_BOXES:

@@ -302,23 +302,25 @@ def _helper_names(order) -> set:
 def _rebuild_dag(expr, finish=lambda node: node):
     """Rebuild ``expr`` bottom-up, once per distinct subexpression, passing each
     rebuilt node through ``finish``.  Elementwise applications are rebuilt with
-    the canonical Lambda variable (user Dummies differ on every call)."""
+    the canonical Lambda variable (user Dummies differ on every call).
+
+    Iterative (children before parents, from ``_postorder``): a 1000-layer
+    network is an expression 1000 levels deep, beyond Python's recursion limit.
+    """
     memo: dict = {}
+    for e in _postorder(expr):
+        memo[e] = _rebuilt_node(e, memo.__getitem__, finish)
+    return memo[expr]
 
-    def rebuild(e):
-        if e in memo:
-            return memo[e]
-        if isinstance(e, ElementwiseApplyFunction):
-            out = alg.elementwise(e.function, rebuild(e.expr))
-        elif ops.is_leaf(e) or isinstance(e, sp.Lambda):
-            out = e
-        else:
-            args = [rebuild(a) for a in e.args]
-            out = finish(e if all(n is o for n, o in zip(args, e.args)) else e.func(*args))
-        memo[e] = out
-        return out
 
-    return rebuild(expr)
+def _rebuilt_node(e, rebuilt, finish=lambda node: node):
+    """``e`` with its children replaced by ``rebuilt(child)`` (``e`` itself when none changed)."""
+    if isinstance(e, ElementwiseApplyFunction):
+        return alg.elementwise(e.function, rebuilt(e.expr))
+    if ops.is_leaf(e) or isinstance(e, sp.Lambda):
+        return e
+    args = [rebuilt(a) for a in e.args]
+    return finish(e if all(n is o for n, o in zip(args, e.args)) else e.func(*args))
 
 
 def _canonical(expr):
@@ -344,17 +346,23 @@ def _factor_nested_sums(expr):
     if sum(isinstance(e, sp.MatAdd) for e in _postorder(expr)) < 2:
         return expr
     rewritten_sums = []  # (argument set, rewritten sum), smaller sums first
+    containing = {}  # term -> indices of the rewritten sums that have it (only those can be inside a sum)
 
     def factor(node):
         if not isinstance(node, sp.MatAdd):
             return node
         terms = set(node.args)
         best = None
-        for inner_terms, inner in rewritten_sums:
-            if len(inner_terms) >= 2 and inner_terms < terms and (best is None or len(inner_terms) > len(best[0])):
+        # the largest earlier sum inside this one (the earliest of equal size): the previous block's, at once
+        candidates = sorted({i for t in terms for i in containing.get(t, ())}, key=lambda i: (-len(rewritten_sums[i][0]), i))
+        for inner_terms, inner in (rewritten_sums[i] for i in candidates):
+            if len(inner_terms) >= 2 and inner_terms < terms:
                 best = (inner_terms, inner)
+                break
         if best is not None:
             node = sp.MatAdd(*[a for a in node.args if a not in best[0]], best[1])
+        for t in terms:
+            containing.setdefault(t, []).append(len(rewritten_sums))
         rewritten_sums.append((terms, node))
         return node
 
@@ -378,8 +386,11 @@ def _shared_subexpressions(order) -> set:
     return {child for child, ps in parents.items() if len(ps) >= 2 and isinstance(child, (MatrixExpr, sp.Expr))}
 
 
-def _postorder(expr) -> list:
-    """Unique subexpressions, each after its arguments (iterative: deep nets are deep)."""
+def _postorder(expr, stop=None) -> list:
+    """Unique subexpressions, each after its arguments (iterative: deep nets are deep).
+
+    ``stop(node)``: do not list ``node`` nor look inside it (``expr`` itself is always listed).
+    """
     seen = set()
     order = []
     stack = [(expr, False)]
@@ -394,7 +405,7 @@ def _postorder(expr) -> list:
             continue
         stack.append((node, True))
         for child in reversed(_children(node)):
-            if child not in seen:
+            if child not in seen and (stop is None or not stop(child)):
                 stack.append((child, False))
     return order
 
@@ -402,21 +413,19 @@ def _postorder(expr) -> list:
 def _rebuild(expr, replacement: dict, memo: dict):
     """``expr`` with its named strict subexpressions replaced by their symbols.
 
-    ``memo`` caches rebuilt subexpressions: a residual network's expression is
-    a DAG whose tree unfolding doubles with every layer.
+    ``memo`` caches rebuilt subexpressions across calls: a residual network's
+    expression is a DAG whose tree unfolding doubles with every layer, and each
+    call only visits what earlier calls have not.  Iterative, like _postorder.
     """
     if expr in memo:
         return memo[expr]
-    if isinstance(expr, ElementwiseApplyFunction):
-        inner = replacement.get(expr.expr) or _rebuild(expr.expr, replacement, memo)
-        out = alg.elementwise(expr.function, inner)
-    elif ops.is_leaf(expr) or isinstance(expr, sp.Lambda):
-        out = expr
-    else:
-        args = [replacement[a] if a in replacement else _rebuild(a, replacement, memo) for a in expr.args]
-        out = expr if all(new is old for new, old in zip(args, expr.args)) else expr.func(*args)
-    memo[expr] = out
-    return out
+
+    def rebuilt(child):
+        return replacement[child] if child in replacement else memo[child]
+
+    for e in _postorder(expr, stop=lambda n: n in replacement or n in memo):
+        memo[e] = _rebuilt_node(e, rebuilt)
+    return memo[expr]
 
 
 # ==========================================================================

@@ -39,6 +39,7 @@ _HOLE_TEXT = "@HOLE@"
 # ==========================================================================
 
 
+@functools.lru_cache(maxsize=65536)  # every equation prints the same few hundred names again
 def _latex_base(base: str) -> str:
     """LaTeX of a name without its layer index: greek letters, \\hat, \\mathrm.
 

@@ -253,6 +253,7 @@ class _Notes:
         self.by_name = {s.name: s for s in self.steps}
         self.nodes = {n.name: n for n in self.net.nodes}
         self.declared = {s.name: s for s in self.net.declared}
+        self.param_set = frozenset(self.net.params)
         self.derivative_names = frozenset(
             s.name for s in self.steps if s.kind in ("adjoint", "gradient") and not s.name.startswith("delta")
         ) | frozenset(
@@ -398,8 +399,12 @@ class _Notes:
             rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(sym.shape)), self.fmt.escape("input (one example)")))
         for sym in self.net.targets:
             rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(sym.shape)), self.fmt.escape("target")))
+        users_of = {}  # one pass over the nodes, not one per parameter (quadratic in depth)
+        for n in self.net.nodes:
+            for free in n.definition.free_symbols:
+                users_of.setdefault(free, []).append(n)
         for sym in self.net.params:
-            users = [n for n in self.net.nodes if sym in n.definition.free_symbols]
+            users = users_of.get(sym, [])
             where = ", ".join(sorted({f"layer {n.layer}" for n in users if n.layer is not None}))
             what = "parameter" + (f" of {where}" if where else "")
             rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(sym.shape)), self.fmt.escape(what)))
@@ -722,7 +727,7 @@ class _Notes:
             ))
         if self.scalar:
             return notes
-        for arg in _transposed_parameters(s.expr, self.net.params):
+        for arg in _transposed_parameters(s.expr, self.param_set):
             rows, cols = (int(d) for d in arg.shape)
             notes.append(self.note(
                 "Note: ", Math(self.name(arg.name)), f" maps a vector of size {cols} to one of size {rows}, so its transpose ",

@@ -8,6 +8,8 @@ filters those out.
 
 from __future__ import annotations
 
+import functools
+
 import sympy as sp
 from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, MatrixExpr, OneMatrix, Transpose
 from sympy.core.function import AppliedUndef
@@ -75,10 +77,18 @@ def _vjp_elementwise(node, g):
     # f'(t) in scalar algebra, with f(t) itself renamed so it lifts back to the
     # node: sigma' = sigma(t)(1 - sigma(t)) becomes a * (1 - a) once the node
     # is named a.
+    local = _entrywise_derivative(body)
+    return [(node.expr, alg.hadamard(g, alg.lift(local, {T: node.expr, OUT: node}, node.shape)))]
+
+
+@functools.lru_cache(maxsize=1024)
+def _entrywise_derivative(body):
+    """f'(t) of an entrywise body f(t), f(t) itself written OUT; the same for
+    every layer with that activation, so SymPy differentiates each body once."""
     local = sp.diff(body, T).xreplace({body: OUT})
     if local.has(sp.Derivative):
         raise UnsupportedOperationError(f"SymPy has no derivative of {sp.sstr(body.xreplace({T: sp.Symbol('z')}))}")
-    return [(node.expr, alg.hadamard(g, alg.lift(local, {T: node.expr, OUT: node}, node.shape)))]
+    return local
 
 
 
