@@ -26,11 +26,12 @@ What the generated code does, and why:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 import sympy as sp
 from sympy import HadamardProduct, MatAdd, MatMul, MatrixExpr
-from sympy.core.parameters import distribute
+from sympy.core.parameters import distribute, global_parameters
 
 from . import algebra as alg
 from . import ops
@@ -228,7 +229,7 @@ class _Emitter:
         p = self.printer
         args = expr.args if isinstance(expr, (MatAdd, sp.Add)) else (expr,)
         add = alg.add if alg.is_matrix(expr) else sp.Add
-        with distribute(False):
+        with _no_distribution():
             kept, seed, linear = [], [], []
             for term in args:
                 if has_adjoint(term):
@@ -585,6 +586,11 @@ class _Emitter:
         }
 
 
+def _no_distribution():
+    """distribute(False), unless it is already off (turning it changes nothing but clears SymPy's caches)."""
+    return distribute(False) if global_parameters.distribute else contextlib.nullcontext()
+
+
 def _del(names) -> list:
     """``del a, b, ...`` statements that fit in the line length."""
     lines, current = [], []
@@ -608,7 +614,11 @@ def numpy_module(derivation, **options) -> str:
     """The source of a standalone NumPy training module for ``derivation``."""
     if options:
         raise TypeError(f"numpy_module got unexpected options {sorted(options)}")
-    model = view_model(derivation)
+    # Numbers are not distributed over sums (see _scale_seed).  Set once here:
+    # SymPy clears all its caches whenever the setting changes, and toggling it
+    # for every backward line cost a cache rebuild per layer.
+    with distribute(False):
+        model = view_model(derivation)
     return environment(latex=False).get_template("module.py.j2").render(**model)
 
 
