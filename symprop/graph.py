@@ -142,13 +142,19 @@ def _compact(network, nodes, label) -> Graph:
     group_of = {}
     groups = []  # (key, kind, members)
     members_of = {}  # key -> members list of its group (dicts throughout: a 1000-layer graph)
+    layer_of = {}  # name -> layer number, for the nodes that belong to a layer
     for n in nodes:
         if n.kind == "parameter":
             continue  # drawn inside the box of the layer that uses it
-        if n.kind in ("input", "target", "loss") or n.layer is None:
+        layer = n.layer
+        if layer is None and n.kind == "intermediate":
+            # a residual sum h_l = a_l + h_{l-1} joins the box of its latest layer
+            layer = max((layer_of[s] for s in n.sources if s in layer_of), default=None)
+        if n.kind in ("input", "target", "loss") or layer is None:
             key = n.name
         else:
-            key = f"layer{n.layer}"
+            key = f"layer{layer}"
+            layer_of[n.name] = layer
         if key not in members_of:
             members_of[key] = []
             groups.append((key, n.kind if key == n.name else "layer", members_of[key]))
@@ -202,8 +208,11 @@ def _compact(network, nodes, label) -> Graph:
             if a != b and (a, b) not in seen and a in visible and b in visible:
                 seen.add((a, b))
                 edges.append((a, b, "", ""))
+    sources_of = {}
+    for a, b, *_ in edges:
+        sources_of.setdefault(b, []).append(a)
     for n in compact_nodes:
-        n.sources = [a for a, b, *_ in edges if b == n.name]
+        n.sources = sources_of.get(n.name, [])
     return layout(compact_nodes, edges, compact=True)
 
 
