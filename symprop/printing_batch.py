@@ -95,10 +95,11 @@ def _is_sum(code: str) -> bool:
 class _Vector:
     """A per-example vector in a product chain, printed batch-first: (m, n)."""
 
-    def __init__(self, kind: str, code: str, chain: bool = False):
+    def __init__(self, kind: str, code: str, chain: bool = False, length: int = 0):
         self.kind = kind  # "col" (n, 1) per example, or "row" (1, n)
         self.code = code
         self.chain = chain  # a bare ``a @ B @ C`` chain: no parentheses needed left of ``@``
+        self.length = length  # n: 1 makes it a per-example scalar, (m, 1)
 
     def left(self) -> str:
         return self.code if self.chain else paren(self.code)
@@ -319,6 +320,16 @@ class BatchPrinter(NumPyPrinter):
         k = int(i) if parent.shape[1] == 1 else int(j)
         return f"{paren(self._print(parent))}[:, {k}:{k + 1}]"
 
+    def _print_MatPow(self, expr):
+        # SymPy writes an entrywise function of a 1x1 matrix as its matrix power
+        # ((W x).applyfunc(z**2) is (W x)**2): for 1x1 the two agree, and a batch
+        # of them is an (m, 1) array, so the power is entrywise.
+        if self._pe() and expr.base.shape == (1, 1) and expr.exp.is_Integer:
+            return power(self._operand(expr.base), self._exponent(expr.exp))
+        if self._pe():
+            raise self._unsupported(expr, "the matrix power of a per-example matrix")
+        return super()._print_MatPow(expr)
+
     def _print_Trace(self, expr):
         if not self._pe():
             return super()._print_Trace(expr)
@@ -420,9 +431,9 @@ class BatchPrinter(NumPyPrinter):
                 scalars.append(self._scalar_factor(f))
             elif self.is_pe(f):
                 if f.shape[1] == 1:
-                    items.append(_Vector("col", self._print(f)))
+                    items.append(_Vector("col", self._print(f), length=int(f.shape[0])))
                 elif f.shape[0] == 1:
-                    items.append(_Vector("row", self._print(f)))
+                    items.append(_Vector("row", self._print(f), length=int(f.shape[1])))
                 else:
                     raise self._unsupported(expr, "a per-example matrix inside a product")
             else:
@@ -441,7 +452,7 @@ class BatchPrinter(NumPyPrinter):
                         items[i - 1 : i + 1] = []
                     else:  # K v -> v @ K^T
                         k = paren(self.const(alg.transpose(left)))
-                        items[i - 1 : i + 1] = [_Vector("col", f"{it.left()} @ {k}", chain=True)]
+                        items[i - 1 : i + 1] = [_Vector("col", f"{it.left()} @ {k}", chain=True, length=int(left.shape[0]))]
                     changed = True
                     break
                 if it.kind == "row" and right is not None and not isinstance(right, _Vector):
@@ -450,7 +461,7 @@ class BatchPrinter(NumPyPrinter):
                         items[i : i + 2] = []
                     else:  # u^T K -> u @ K
                         k = paren(self.const(right))
-                        items[i : i + 2] = [_Vector("row", f"{it.left()} @ {k}", chain=True)]
+                        items[i : i + 2] = [_Vector("row", f"{it.left()} @ {k}", chain=True, length=int(right.shape[1]))]
                     changed = True
                     break
                 if it.kind == "row" and isinstance(right, _Vector) and right.kind == "col":
@@ -465,7 +476,16 @@ class BatchPrinter(NumPyPrinter):
             scalars.insert(0, self._mul_operand(self._print(c)))
             c = numeric
         coefficient = "" if c == 1 else self.const(c)
-        return coefficient, scalars, items
+        # constants no vector absorbed (the per-example factor was 1x1, a scalar): one constant;
+        # a 1x1 one beside a vector is a scalar factor
+        merged = _merge_constants(items)
+        if len(merged) > 1:  # a vector of length 1 (W^T delta with one output) is a scalar factor too
+            scalars += [self._mul_operand(it.code) for it in merged if isinstance(it, _Vector) and it.length == 1]
+            merged = _merge_constants([it for it in merged if not (isinstance(it, _Vector) and it.length == 1)])
+        if len(merged) > 1:
+            scalars += [self._scalar_factor(it) for it in merged if not isinstance(it, _Vector) and it.shape == (1, 1)]
+            merged = [it for it in merged if isinstance(it, _Vector) or it.shape != (1, 1)]
+        return coefficient, scalars, merged
 
     def _scalar_factor(self, f) -> str:
         """A 1x1 factor: (m, 1) per example, or a (1, 1) constant."""
@@ -647,6 +667,17 @@ class BatchPrinter(NumPyPrinter):
     # ------------------------------------------------------------------
     def _unsupported(self, expr, what):
         return UnsupportedOperationError(f"cannot emit batch-first NumPy code for {what}: {sp.sstr(expr)}")
+
+
+def _merge_constants(items) -> list:
+    """Adjacent constant matrices of a chain as one product (B^T C^T next to a row is one constant)."""
+    out = []
+    for it in items:
+        if out and not isinstance(it, _Vector) and not isinstance(out[-1], _Vector):
+            out[-1] = alg.matmul(out[-1], it)
+        else:
+            out.append(it)
+    return out
 
 
 def names_used(code: str) -> set:

@@ -18,6 +18,19 @@ from symprop import ops
 
 KINKED = {"relu", "leaky_relu"}
 
+# Entrywise functions that are not registered activations: a layer applies one
+# with X.applyfunc(Lambda) to its compound pre-activation W a + b (a scalar
+# network calls it on w a + b), so no z/a names are made for it.  "none" is no
+# function at all: the next layer multiplies the pre-activation itself
+# (stacked linear maps).
+_t = sp.Symbol("t")
+ENTRYWISE = {
+    "gauss": sp.Lambda(_t, sp.exp(-(_t**2))),
+    "square": sp.Lambda(_t, _t**2),
+    "sin": sp.Lambda(_t, sp.sin(_t)),
+}
+PSEUDO = sorted(ENTRYWISE) + ["none"]
+
 
 def hidden_activations():
     """The built-in activations (custom ones that other tests register are left out)."""
@@ -36,9 +49,12 @@ class Spec:
     tied: bool = False  # layer 2 reuses W1^T (an autoencoder's decoder)
     bias: bool = True
     scalar: bool = False
+    scaled: bool = False  # a scalar parameter s multiplies the last layer's pre-activation (s W a + b)
+    heads: int = 1  # 2: a second output head from the last hidden layer, with its own target and loss
 
     def __str__(self):
-        flags = [k for k in ("residual", "gated", "tied", "scalar") if getattr(self, k)] + ([] if self.bias else ["no bias"])
+        flags = [k for k in ("residual", "gated", "tied", "scalar", "scaled") if getattr(self, k)]
+        flags += ([] if self.bias else ["no bias"]) + ([f"{self.heads} heads"] if self.heads > 1 else [])
         return f"widths={list(self.widths)} activations={list(self.activations)} loss={self.loss} {' '.join(flags)}"
 
 
@@ -46,13 +62,14 @@ def valid_spec(spec: Spec) -> Spec:
     """Coerce a drawn spec into one that makes sense (losses need their output activation)."""
     widths, acts = list(spec.widths), list(spec.activations)
     depth = len(acts)
+    heads = spec.heads if depth >= 2 else 1
     if spec.scalar:
         widths = [1] * (depth + 1)
         if spec.loss in ("binary_cross_entropy", "cross_entropy"):
             acts[-1] = "sigmoid"
         acts = ["identity" if a == "softmax" else a for a in acts]
         return Spec(tuple(widths), tuple(acts), spec.loss if spec.loss != "cross_entropy" else "binary_cross_entropy",
-                    scalar=True)
+                    scalar=True, scaled=spec.scaled, heads=heads)
     loss = "mse" if spec.loss == "squared" else spec.loss
     if loss == "cross_entropy":
         acts[-1] = "softmax" if widths[-1] > 1 else "sigmoid"
@@ -67,10 +84,11 @@ def valid_spec(spec: Spec) -> Spec:
     if tied:
         widths[2] = widths[0]
     gated = spec.gated and depth >= 2
-    return Spec(tuple(widths), tuple(acts), loss, spec.residual, gated, tied, spec.bias, False)
+    return Spec(tuple(widths), tuple(acts), loss, spec.residual, gated, tied, spec.bias, False, spec.scaled, heads)
 
 
 def random_spec(rng, depth=None, scalar=None, residual=None, gated=None, tied=None, bias=None, loss=None) -> Spec:
+    """A spec drawn from ``rng`` (registered activations only, one head: the draws other tests rely on)."""
     scalar = rng.random() < 0.2 if scalar is None else scalar
     depth = int(rng.integers(1, 5)) if depth is None else depth
     names = hidden_activations()
@@ -93,7 +111,29 @@ def random_spec(rng, depth=None, scalar=None, residual=None, gated=None, tied=No
 
 
 def _activation(name):
+    """The function a layer applies: a registered activation, an entrywise Lambda, or none."""
+    if name == "none":
+        return lambda z: z
+    if name in ENTRYWISE:
+        lam = ENTRYWISE[name]
+        return lambda z: z.applyfunc(lam) if isinstance(z, sp.MatrixExpr) else lam(z)
     return ops.softmax if name == "softmax" else ops.FUNCTIONS[name]
+
+
+def _second_head(spec, a, loss_name, params, targets):
+    """A second output from the hidden value ``a``: its own weights, target and loss (summed into L)."""
+    if spec.scalar:
+        v, y2 = sp.symbols("v y2")
+        params.append(v)
+        targets.append(y2)
+        return ops.LOSSES["mse"](v * a, y2)
+    n_out = 2
+    V = sp.MatrixSymbol("V", n_out, a.shape[0])
+    y2 = sp.MatrixSymbol("y2", n_out, 1)
+    params.append(V)
+    targets.append(y2)
+    return ops.LOSSES[loss_name if loss_name == "mse" else "cross_entropy"](
+        ops.softmax(V * a) if loss_name != "mse" else V * a, y2)
 
 
 def build_network(spec: Spec, name: str = "random network"):
@@ -102,8 +142,9 @@ def build_network(spec: Spec, name: str = "random network"):
     widths, depth = spec.widths, len(spec.activations)
     x = sp.MatrixSymbol("x", widths[0], 1)
     y = sp.MatrixSymbol("y", widths[-1], 1)
-    params = []
+    params, targets = [], [y]
     a = x
+    hidden = None
     for layer in range(1, depth + 1):
         n_in, n_out = widths[layer - 1], widths[layer]
         if spec.gated and layer == 1:
@@ -118,6 +159,10 @@ def build_network(spec: Spec, name: str = "random network"):
             W = sp.MatrixSymbol(f"W{layer}", n_out, n_in)
             params.append(W)
             z = W * a
+        if spec.scaled and layer == depth:
+            s = sp.Symbol("s")  # a scalar parameter in a matrix network
+            params.append(s)
+            z = s * z
         if spec.bias:
             b = sp.MatrixSymbol(f"b{layer}", n_out, 1)
             params.append(b)
@@ -125,20 +170,36 @@ def build_network(spec: Spec, name: str = "random network"):
         out = _activation(spec.activations[layer - 1])(z)
         if spec.residual and layer < depth and n_out == n_in and layer > 1:
             out = out + a  # skip connection around this layer
+        if layer == depth:
+            hidden = a
         a = out
-    return symprop.Network(ops.LOSSES[spec.loss](a, y), params=params, inputs=[x], targets=[y], name=name)
+    loss = ops.LOSSES[spec.loss](a, y)
+    if spec.heads > 1:
+        loss = loss + _second_head(spec, hidden, spec.loss, params, targets)
+    return symprop.Network(loss, params=params, inputs=[x], targets=targets, name=name)
 
 
 def _build_scalar(spec: Spec, name: str):
     x, y = sp.symbols("x y")
-    params = []
+    params, targets = [], [y]
     a = x
+    hidden = None
+    depth = len(spec.activations)
     for layer, act in enumerate(spec.activations, start=1):
         w, b = sp.symbols(f"w{layer} b{layer}")
         params += [w, b]
-        a = _activation(act)(w * a + b)
+        z = w * a
+        if spec.scaled and layer == depth:
+            s = sp.Symbol("s")
+            params.append(s)
+            z = s * z
+        if layer == depth:
+            hidden = a
+        a = _activation(act)(z + b)
     loss = (a - y) ** 2 if spec.loss == "squared" else ops.LOSSES[spec.loss](a, y)
-    return symprop.Network(loss, params=params, inputs=[x], targets=[y], name=name)
+    if spec.heads > 1:
+        loss = loss + _second_head(spec, hidden, spec.loss, params, targets)
+    return symprop.Network(loss, params=params, inputs=[x], targets=targets, name=name)
 
 
 def random_network(seed: int, **options):

@@ -1,16 +1,20 @@
 """Property-based fuzzing of the whole pipeline on networks nobody typed in.
 
 Hypothesis draws a network spec (depth 1-5, widths 1-4, an activation per
-layer from the registry, every loss, residual paths, gates, tied weights,
-missing biases, scalar networks).  For each: derive; check the derived
-gradients against central differences; emit the NumPy module and check its
-gradients against central differences of its own loss; render the LaTeX (a
-sample is compiled by pdflatex in a separate test).
+layer from the registry or an entrywise function of a compound argument
+(X.applyfunc(Lambda)) or none at all (stacked linear maps), every loss,
+residual paths, gates, tied weights, missing biases, a scalar parameter in a
+matrix network, a second output head, scalar networks with every
+activation).  For each: derive; check the derived gradients against central
+differences of evaluate(); emit the NumPy module and check its gradients
+against central differences of its own loss and its loss against
+evaluate().  Rendering the notes of the same networks (and compiling them)
+is fuzzed separately, on this generator (tests/netgen.py).
 
     SYMPROP_FUZZ_EXAMPLES=3000 python -m pytest tests/test_fuzz.py -s
 
-CI runs the default (300 networks); the counts are printed at the end of the
-session.
+draws 3000 networks up to depth 8.  CI runs the default (150 networks); the
+counts are printed at the end of the session.
 """
 
 import os
@@ -22,6 +26,7 @@ from hypothesis import strategies as st
 import symprop
 from symprop import ops
 from tests.netgen import (
+    PSEUDO,
     Spec,
     build_network,
     central_difference,
@@ -33,18 +38,19 @@ from tests.netgen import (
     valid_spec,
 )
 
-EXAMPLES = int(os.environ.get("SYMPROP_FUZZ_EXAMPLES", "300"))
-COMPILED = int(os.environ.get("SYMPROP_FUZZ_LATEX", "6"))
+EXAMPLES = int(os.environ.get("SYMPROP_FUZZ_EXAMPLES", "150"))
+MAX_DEPTH = 5 if EXAMPLES <= 300 else 8
 STATS = {"generated": 0, "failed": 0, "refused": []}
 
 
 @st.composite
 def specs(draw):
-    depth = draw(st.integers(1, 5))
+    depth = draw(st.integers(1, MAX_DEPTH))
     scalar = draw(st.booleans().map(lambda b: b and draw(st.integers(0, 3)) == 0))  # about 1 in 8
     names = hidden_activations()
-    activations = tuple(draw(st.sampled_from(names)) for _ in range(depth - 1)) + (
-        draw(st.sampled_from(names + ["softmax"])),
+    hidden_choices = names + PSEUDO
+    activations = tuple(draw(st.sampled_from(hidden_choices)) for _ in range(depth - 1)) + (
+        draw(st.sampled_from(names + ["softmax"] + PSEUDO)),
     )
     losses = sorted(ops.LOSSES) + (["squared"] if scalar else [])
     return valid_spec(
@@ -57,6 +63,8 @@ def specs(draw):
             tied=draw(st.booleans()),
             bias=draw(st.booleans()),
             scalar=scalar,
+            scaled=draw(st.booleans()),
+            heads=draw(st.sampled_from([1, 1, 2])),
         )
     )
 
@@ -74,6 +82,10 @@ def check_module_gradients(d, rng, examples=3):
         data[sym.name] = np.array(rows) if not net.is_scalar else np.array([r[0] for r in rows])
     loss, grads = namespace["gradients"](params, **data)
     assert np.isfinite(loss)
+    # the module's batch-mean loss is the mean of evaluate()'s per-example losses
+    per_example = [d.evaluate(sample)["L"] for sample in samples]
+    assert relative_error(loss, np.mean(per_example)) < 1e-9, (loss, per_example)
+    assert relative_error(namespace["loss"](params, **data), loss) < 1e-12
     worst = 0.0
     for name, value in params.items():
         numeric = central_difference(lambda v: namespace["loss"]({**params, name: v}, **data), value)
@@ -116,23 +128,8 @@ def test_pipeline_on_generated_networks(spec, seed):
         assert max(errors.values()) < 1e-6, f"{spec}: derived gradients vs finite differences: {errors}"
         worst = check_module_gradients(d, rng)
         assert worst < 1e-6, f"{spec}: generated module vs finite differences: {worst:.2e}"
-        tex = d.latex(standalone=True)
-        assert tex.count(r"\begin{document}") == 1 and tex.rstrip().endswith(r"\end{document}")
-    except symprop.SympropError as exc:  # a refusal is not a failure, but it is reported
-        STATS["refused"].append(f"{spec}: {exc}")
-    except BaseException:
+    except BaseException as exc:  # a refusal of a valid network is a failure too (issue 11)
         STATS["failed"] += 1
+        if isinstance(exc, symprop.SympropError):
+            STATS["refused"].append(f"{spec}: {exc}")
         raise
-
-
-@settings(max_examples=COMPILED, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(spec=specs())
-def test_generated_latex_compiles(spec, pdflatex, tmp_path_factory):
-    from symprop.pdf import pdf_bytes
-
-    d = build_network(spec).derive()
-    values = kink_free_values(d, np.random.default_rng(0))
-    tex = d.latex(standalone=True, values=values, learning_rate=0.1)
-    pdf = pdf_bytes(tex.encode(), str(spec))
-    assert pdf.startswith(b"%PDF")
