@@ -15,7 +15,9 @@ What the generated code does, and why:
   the batch.  A gradient term with no per-example value (a weight-decay term)
   is the same for all m examples: m times itself times 1/m, so it stays;
 * a loss whose prediction is a softmax or sigmoid output is computed from the
-  pre-activation (log-sum-exp, softplus), never as log(yhat);
+  pre-activation (log-sum-exp, softplus, log1m_softmax), never as log(yhat);
+  the error signal of a softmax feeding only a binary cross-entropy too
+  (its derived form divides by 1 - yhat; see fused.py);
 * only what is needed is computed: each function keeps the forward lines its
   result depends on, the backward pass skips input gradients and adjoints
   substituted into their consumer, and 1[z > 0] of a ReLU is read off its
@@ -36,6 +38,7 @@ from sympy.core.parameters import distribute, global_parameters
 from . import algebra as alg
 from . import ops
 from .errors import UnsupportedOperationError
+from .fused import fused_deltas
 from .names import python_text
 from .outputs import header
 from .printing import helper_sources, text
@@ -89,6 +92,7 @@ class _Emitter:
         self.data = [*self.net.inputs, *self.net.targets]
         dtype_of = self.data[0].name if self.data else None
         self.printer = BatchPrinter(self.per_example, self.scalar, indicators, producers, dtype_of)
+        self.fused = fused_deltas(derivation)
 
     def _per_example(self) -> set:
         pe = set(self.net.inputs) | set(self.net.targets)
@@ -179,6 +183,13 @@ class _Emitter:
     def backward_line(self, step) -> Line:
         p = self.printer
         name = step.name
+        if name in self.fused:  # the derived equation, computed stably from z (fused.py)
+            f = self.fused[name]
+            p.helpers_used.add(f.template.split("(", 1)[0])
+            with p._in("pe"):
+                code = f.template.format(z=p._operand(f.z), y=p._operand(f.loss.target), axis=-1)
+            note = f", times 1/m; from {text(f.z)} without 1 - {text(f.loss.prediction)}"
+            return self._line(name, [self.equation(step, note)], [f"{name} = {p.const(f.factor)} * inv_m * {code}"])
         target_pe = p.is_pe(step.symbol)
         expr, seeded = self._scale_seed(step.expr, target_pe)
         note = ""

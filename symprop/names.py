@@ -33,7 +33,8 @@ GENERATED = frozenset({
     # module-level too, in the demo under `if __name__ == "__main__"`)
     "np", "PARAMS", "INPUTS", "TARGETS", "init_params", "forward", "loss", "gradients", "train",
     "Optimizer", "SGD", "RMSprop", "AdaGrad", "Adam", "AdamW",
-    "softmax", "logsumexp", "erf",  # NumPy helpers that are not scalar ops (those are checked against the registry)
+    # NumPy helpers that are not scalar ops (those are checked against the registry)
+    "softmax", "logsumexp", "log1m_softmax", "bce_softmax_backward", "erf",
     "rng", "teacher", "data", "validation",  # the demo's own variables
     # locals of forward / loss / gradients, where the user's names are locals too
     "params", "grads", "inv_m",

@@ -12,6 +12,7 @@ import sympy as sp
 
 from .derivation import ETA
 from .errors import EvaluationError
+from .fused import fused_deltas
 from .printing import NumPyPrinter, helper_namespace
 
 
@@ -19,11 +20,18 @@ def _compile(derivation):
     cache = derivation._cache
     if "evaluate" in cache:
         return cache["evaluate"]
-    printer = NumPyPrinter()
+    producers = {s.symbol: s.expr for s in derivation.steps if s.kind == "forward"}
+    printer = NumPyPrinter(producers=producers)  # losses from their pre-activation (fused.py)
+    fused = fused_deltas(derivation)
     declared = [s.name for s in derivation.network.declared]
     lines = [f"def _evaluate({', '.join(declared + ['eta'])}):", "    out = {}"]
     for step in derivation.steps:
         code = printer.doprint(step.expr)
+        if step.name in fused:  # the same error signal, stably (fused.py)
+            f = fused[step.name]
+            printer.helpers_used.add(f.template.split("(", 1)[0])
+            z, y = (f"np.asarray({printer.doprint(e)}, dtype=float)" for e in (f.z, f.loss.target))
+            code = f"{printer.doprint(f.factor)} * {f.template.format(z=z, y=y, axis=0)}"
         lines.append(f"    {step.name} = {code}")
         lines.append(f"    out[{step.key!r}] = {step.name}")
     lines.append("    return out")

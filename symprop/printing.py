@@ -519,9 +519,10 @@ class NumPyPrinter(_SympyNumPyPrinter):
 
     _default_settings = dict(_SympyNumPyPrinter._default_settings, fully_qualified_modules=True)
 
-    def __init__(self, settings=None):
+    def __init__(self, settings=None, producers=None):
         super().__init__(settings)
         self.helpers_used: set = set()
+        self.producers = dict(producers or {})  # {node symbol: definition}: losses fused with their activation
 
     def _module_format(self, fqn, register=True):
         text_ = super()._module_format(fqn, register)
@@ -608,8 +609,24 @@ class NumPyPrinter(_SympyNumPyPrinter):
     def _print_Softmax(self, expr):
         return self._call("softmax", f"{self._print(expr.arg)}, axis=0")
 
+    def fused_activation(self, expr):
+        """(activation name, pre-activation) if this loss is computed from z (see fused.py)."""
+        from .fused import fused_loss
+
+        return fused_loss(expr, self.producers)
+
     def _print_LossExpr(self, expr):
-        return self._print(expr.rule.value(expr.prediction, expr.target))
+        found = self.fused_activation(expr)
+        if found is None:
+            return self._print(expr.rule.value(expr.prediction, expr.target))
+        # the mathematical layout: one example's column, the outputs along axis 0
+        z = f"np.asarray({self._print(found[1])}, dtype=float)"
+        y = f"np.asarray({self._print(expr.target)}, dtype=float)"
+        template = expr.rule.fused[found[0]]
+        self.helpers_used.update(h for h in expr.rule.fused_helpers if h + "(" in template or "{lse}" in template and h == "logsumexp")
+        code = template.format(z=z, y=y, axis=0, lse=f"logsumexp({z}, axis=0)")
+        factor = expr.rule.factor(expr.prediction)
+        return code if factor == 1 else f"{self._print(factor)} * {code}"
 
     def _print_Heaviside(self, expr):
         return self._call("step", self._print(expr.args[0]))
@@ -639,16 +656,16 @@ def helper_sources(names) -> str:
         needed.add(name)
         if name in ops.FUNCTIONS:
             stack.extend(ops.FUNCTIONS[name].helpers)
+        elif name in ops.VECTOR_HELPERS:
+            stack.extend(ops.VECTOR_HELPERS[name][1])
     out = []
     if "erf" in needed:
         out.append(ops.ERF_SOURCE.strip() + "\n")
     for name in sorted(needed):
         if name in ops.FUNCTIONS:
             out.append(ops.FUNCTIONS[name].numpy.strip() + "\n")
-        elif name == "softmax":
-            out.append(ops.SOFTMAX_NUMPY.strip() + "\n")
-        elif name == "logsumexp":
-            out.append(ops.LOGSUMEXP_NUMPY.strip() + "\n")
+        elif name in ops.VECTOR_HELPERS:
+            out.append(ops.VECTOR_HELPERS[name][0].strip() + "\n")
     return "\n\n".join(out)
 
 

@@ -640,17 +640,6 @@ class BatchPrinter(NumPyPrinter):
         scale = "inv_m" if factor == 1 else f"{self.const(factor)} * inv_m"
         return f"{scale} * {fused}"
 
-    def fused_activation(self, expr):
-        """(activation name, pre-activation) if this loss is fused with its activation."""
-        pred = expr.prediction
-        definition = self.producers.get(pred)
-        if definition is None or not ops.is_activation_node(definition):
-            return None
-        name = ops.activation_name(definition)
-        if name not in expr.rule.fused:
-            return None
-        return name, ops.activation_argument(definition)
-
     def _fused(self, expr):
         found = self.fused_activation(expr)
         if found is None:

@@ -51,7 +51,7 @@ from .base import FUNCTIONS, IDENTIFIER, LOSSES, OP_NAMES, OUT, P, Q, U, registe
 from .base import undefined_message as _undefined_message
 from .losses import Assumption, Loss, LossExpr, binary_cross_entropy, cross_entropy, mse, register_loss
 from .scalar import ERF_SOURCE, ScalarFunction, ScalarFunctionBase, activation, activations, function_rule
-from .softmax import LOGSUMEXP_NUMPY, SOFTMAX_NUMPY, Softmax, softmax, softmax_explicit
+from .softmax import LOGSUMEXP_NUMPY, SOFTMAX_NUMPY, VECTOR_HELPERS, Softmax, softmax, softmax_explicit
 from .structural import UNSUPPORTED
 
 VJP_RULES: dict[type, Callable] = {}
@@ -130,7 +130,7 @@ def is_loss_node(node) -> bool:
 
 __all__ = [
     "FUNCTIONS", "LOSSES", "OP_NAMES", "BUILTIN_FUNCTIONS", "VJP_RULES", "UNSUPPORTED", "LEAF_CLASSES",
-    "IDENTIFIER", "T", "U", "P", "Q", "OUT", "ERF_SOURCE", "SOFTMAX_NUMPY", "LOGSUMEXP_NUMPY", "LEAKY_SLOPE",
+    "IDENTIFIER", "T", "U", "P", "Q", "OUT", "ERF_SOURCE", "SOFTMAX_NUMPY", "LOGSUMEXP_NUMPY", "VECTOR_HELPERS", "LEAKY_SLOPE",
     "ScalarFunction", "ScalarFunctionBase", "Softmax", "Loss", "LossExpr", "Assumption",
     "register", "register_loss", "activation", "activations", "function_rule",
     "step", "Phi", "phi", "identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "silu", "swish", "gelu",

@@ -67,6 +67,10 @@ class Loss:
     # prediction is never taken, so saturated outputs give finite losses.
     fused: dict = field(default_factory=dict)
     fused_helpers: tuple = ()  # NumPy helpers the fused spellings call
+    # The gradient of the sum of the entrywise terms with respect to {z}, the
+    # pre-activation of that activation, where the derived form is unstable
+    # (symprop/fused.py); keyed by activation name, in {z}, {y}, {axis}.
+    fused_backward: dict = field(default_factory=dict)
     description: str = ""
     expr_class: type = field(init=False, repr=False)
 
@@ -153,9 +157,15 @@ binary_cross_entropy = register_loss(
             r"-\frac{{1}}{{{n}}} \sum_{{k=1}}^{{{n}}} \left[{t}_k \log {p}_k + (1 - {t}_k) \log(1 - {p}_k)\right]"
         ),
         description="mean over the outputs of -(y log yhat + (1-y) log(1-yhat))",
-        # -(y log sigma(z) + (1-y) log(1 - sigma(z))) = softplus(z) - y z
-        fused={"sigmoid": "(softplus({z}) - {y} * {z}).sum()"},
-        fused_helpers=("softplus",),
+        # -(y log sigma(z) + (1-y) log(1 - sigma(z))) = softplus(z) - y z;
+        # after a softmax: log p = z - lse(z), log(1 - p) = log1m_softmax(z)
+        fused={
+            "sigmoid": "(softplus({z}) - {y} * {z}).sum()",
+            "softmax": "(-{y} * ({z} - {lse}) - (1.0 - {y}) * log1m_softmax({z}, axis={axis})).sum()",
+        },
+        fused_helpers=("softplus", "logsumexp", "log1m_softmax"),
+        # the derived delta divides by 1 - softmax(z), which rounds to 0 at saturation
+        fused_backward={"softmax": "bce_softmax_backward({z}, {y}, axis={axis})"},
     )
 )
 cross_entropy = register_loss(

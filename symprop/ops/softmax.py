@@ -42,6 +42,47 @@ SOFTMAX_NUMPY = (
     "    return e\n"
 )
 
+LOG1M_SOFTMAX_NUMPY = '''
+def log1m_softmax(x, axis=-1):
+    """log(1 - softmax(x)), accurate where softmax(x) rounds to 1 (and where it is tiny).
+
+    Below 1/2, log1p(-p); above, the entry is the max and 1 - p is the share
+    of the others: their log-sum-exp minus that of all, never 1 - p itself.
+    """
+    k = np.expand_dims(np.argmax(x, axis=axis), axis)
+    at_max = np.zeros(x.shape, dtype=bool)
+    np.put_along_axis(at_max, k, True, axis=axis)
+    lse = logsumexp(x, axis=axis)
+    p = np.exp(x - lse)
+    rest = np.where(at_max, -np.inf, x)
+    second = rest.max(axis=axis, keepdims=True)
+    others = second + np.log(np.exp(rest - second).sum(axis=axis, keepdims=True))
+    return np.where(at_max & (p > 0.5), others - lse, np.log1p(-np.minimum(p, 0.5)))
+'''
+
+BCE_SOFTMAX_BACKWARD_NUMPY = '''
+def bce_softmax_backward(z, y, axis=-1):
+    """d/dz of sum_k BCE(softmax(z)_k, y_k), stable where softmax(z) saturates.
+
+    n p_j - y_j - p_j sum_(k != j) (1 - y_k) / (1 - p_k), with p = softmax(z);
+    1 - p comes from log1m_softmax, and the max's huge 1 / (1 - p) only ever
+    appears as the ratio p_j / (1 - p_max) <= 1, taken in logs.
+    """
+    n = z.shape[axis]
+    log_p = z - logsumexp(z, axis=axis)
+    log_q = log1m_softmax(z, axis=axis)
+    p = np.exp(log_p)
+    k = np.expand_dims(np.argmax(z, axis=axis), axis)
+    at_max = np.zeros(z.shape, dtype=bool)
+    np.put_along_axis(at_max, k, True, axis=axis)
+    ratio = (1.0 - y) * np.exp(-np.where(at_max, 0.0, log_q))  # (1 - y_k) / (1 - p_k) off the max
+    rest = np.where(at_max, 0.0, ratio).sum(axis=axis, keepdims=True)
+    log_q_max = np.take_along_axis(log_q, k, axis=axis)
+    y_max = np.take_along_axis(y, k, axis=axis)
+    off_max = p * (rest - ratio) + (1.0 - y_max) * np.exp(np.where(at_max, 0.0, log_p - log_q_max))
+    return n * p - y - np.where(at_max, p * rest, off_max)
+'''
+
 LOGSUMEXP_NUMPY = (
     "def logsumexp(x, axis=-1):\n"
     "    # log sum_k e^x_k = max + log sum_k e^(x_k - max): exp never overflows\n"
@@ -85,6 +126,14 @@ def softmax_explicit(column: sp.Matrix) -> sp.Matrix:
 
 
 OP_NAMES.add("softmax")
+
+# NumPy helpers of the vector ops, by name: (source, the helpers it calls).
+VECTOR_HELPERS = {
+    "softmax": (SOFTMAX_NUMPY, ()),
+    "logsumexp": (LOGSUMEXP_NUMPY, ()),
+    "log1m_softmax": (LOG1M_SOFTMAX_NUMPY, ("logsumexp",)),
+    "bce_softmax_backward": (BCE_SOFTMAX_BACKWARD_NUMPY, ("logsumexp", "log1m_softmax")),
+}
 
 
 def _vjp_softmax(node, g):
