@@ -119,6 +119,8 @@ class Network:
             raise DeclarationError("the loss is a constant number; it must depend on the parameters")
         if not isinstance(loss, sp.Basic):
             raise DeclarationError(f"the loss must be a SymPy expression, got {type(loss).__name__}")
+        if loss in _NOT_FINITE:  # SymPy makes a whole sum nan (or zoo) when one term is
+            raise DeclarationError(f"the loss is {sp.sstr(loss)}: an infinite or undefined constant (a division by zero?)")
         if isinstance(loss, MatrixExpr) and loss.shape != (1, 1):
             raise ShapeError(
                 f"the loss must be a scalar, but it is a {loss.shape[0]}x{loss.shape[1]} matrix expression; "
