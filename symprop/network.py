@@ -340,7 +340,9 @@ class Network:
             marker = markers.get(e)
             if marker is None or e in names or e in declared or ops.is_leaf(e):
                 continue
-            layer = layer_of[e] if numbered else None
+            # a builder's output stays in the layer of the named values it combines (attention's O = V P)
+            inner = [names[a][2] for a in _children(e) if a in names and names[a][2] is not None]
+            layer = (max(inner) if inner else layer_of[e]) if numbered else None
             name = _unique(marker.base, layer, taken)
             taken.add(name)
             names[e] = (name, "hidden", layer, None, marker.base, marker.closed_form)

@@ -19,7 +19,7 @@ with the ordinary rules; the softmax rule gives
 An optional causal (or any) mask M (T x T, entries 0 or 1, given as an input
 of the network) keeps the scores where M_ij = 1 and sends the others to
 -infinity before the softmax: ``Masked(S, M)``, whose local derivative passes
-the adjoint through where M_ij = 1.
+the adjoint through where M_ij = 1: dS = dS_masked (.) 1[M > 0].
 """
 
 from __future__ import annotations
@@ -67,8 +67,10 @@ class Masked(MatrixExpr):
 
 
 def _vjp_masked(node, g):
-    # the masked entries are constants (-infinity): only the kept scores get the adjoint
-    return [(node.scores, alg.hadamard(g, node.mask))]
+    # the masked entries are constants (-infinity): only the kept scores, 1[M > 0], get the adjoint
+    from .activations import step
+
+    return [(node.scores, alg.hadamard(g, alg.elementwise(step.function, node.mask)))]
 
 
 def masked(scores, mask):
