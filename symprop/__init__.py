@@ -22,6 +22,7 @@ from .errors import (
 )
 from .network import Network, mlp
 from .ops import Constant, attention, batch_norm, broadcast, causal_mask, constant, divide, layer_norm, masked, mean, ones, sqrt, var
+from .ops import avg_pool2d, conv1d, conv2d, dropout, flatten, image, kernel, max_pool2d
 from .ops import name_value as name
 from .ops import sum_along as sum
 from .ops import (
@@ -64,6 +65,7 @@ __all__ = [
     "mse", "binary_cross_entropy", "cross_entropy",
     "ones", "sum", "mean", "var", "broadcast", "sqrt", "divide", "constant", "Constant", "name",
     "batch_norm", "layer_norm", "attention", "masked", "causal_mask",
+    "image", "kernel", "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "dropout",
     "check_gradient", "gradcheck",
     "SympropError", "DeclarationError", "ShapeError", "InvalidNameError", "UnsupportedOperationError",
     "FormulaError", "ModelFileError", "OutputError", "EvaluationError", "LatexError",

@@ -135,7 +135,9 @@ class Network:
         # batch=m: inputs and targets are whole batches, n x m, examples as columns;
         # the loss ops average over the columns, so L is the batch mean.
         self.batch = None if batch is None else _check_batch(batch)
-        self.init_hints: dict = {}  # parameter -> "ones" | "zeros", from the layer builders (batch norm's gamma, beta)
+        # symbol -> {key: value} from the layer builders: {"init": "ones"} for batch norm's
+        # gamma, {"dropout": "0.8"} for a dropout mask, {"attention_mask": "causal"}
+        self.hints: dict = {}
         self.loss = self._check_loss(loss)
         self._check_declarations()
         self.nodes = self._name_intermediates()
@@ -147,6 +149,11 @@ class Network:
     @property
     def declared(self) -> tuple:
         return self.params + self.inputs + self.targets
+
+    @property
+    def mask_inputs(self) -> tuple:
+        """Inputs that only select entries (dropout and attention masks): no gradient flows to them."""
+        return tuple(s for s in self.inputs if {"dropout", "attention_mask"} & set(self.hints.get(s, {})))
 
     @property
     def loss_node(self) -> Node:
@@ -290,7 +297,7 @@ class Network:
     def _name_intermediates(self) -> list:
         loss = _factor_nested_sums(_canonical(self.loss))
         markers: dict = {}  # expression -> the Named marker a layer builder put on it
-        loss = _strip_markers(loss, markers, self.init_hints)
+        loss = _strip_markers(loss, markers, self.hints)
         order = _postorder(loss)
         declared = set(self.declared)
 
@@ -370,7 +377,7 @@ class Network:
                 continue
             name, role, layer, act, base, closed_form = names[expr]
             definition = _rebuild(expr, replacement, memo)
-            symbol = alg.matrix_symbol_like(name, expr)
+            symbol = alg.matrix_symbol_like(name, expr, ops.image_dims(expr) if alg.is_matrix(expr) else None)
             replacement[expr] = symbol
             description = markers[expr].description if expr in markers else ""
             nodes.append(Node(name, symbol, definition, role, layer, act, base, closed_form, description))
@@ -393,19 +400,19 @@ def _unique(base: str, layer, taken: set) -> str:
     return name
 
 
-def _strip_markers(expr, markers: dict, init_hints: dict):
+def _strip_markers(expr, markers: dict, hints: dict):
     """``expr`` without its markers: ``markers`` maps each Named (rebuilt) value to its
-    marker, ``init_hints`` each parameter a builder wrapped in Init to its hint."""
-    if not any(isinstance(n, (ops.Named, ops.Init)) for n in _postorder(expr)):
+    marker, ``hints`` each symbol a builder wrapped in a Hint to {key: value}."""
+    if not any(isinstance(n, (ops.Named, ops.Hint)) for n in _postorder(expr)):
         return expr
 
     def finish(node):
         if isinstance(node, ops.Named):
             markers.setdefault(node.expr, node)
             return node.expr
-        if isinstance(node, ops.Init):
-            init_hints[node.param] = node.how
-            return node.param
+        if isinstance(node, ops.Hint):
+            hints.setdefault(node.symbol, {})[node.key] = node.value
+            return node.symbol
         return node
 
     return _rebuild_dag(expr, finish)

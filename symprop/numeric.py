@@ -63,6 +63,9 @@ def _as_array(name, value, sym):
                 raise EvaluationError(f"{name!r} has shape ({rows}, {sym.shape[1]}) but the value given has shape {arr.shape}")
             return arr
         shape = tuple(int(d) for d in sym.shape)
+        dims = getattr(sym, "dims", None)
+        if dims is not None and arr.shape == tuple(dims):  # an image (C, H, W) or kernels (O, C, kh, kw)
+            return arr.reshape(shape)
         if arr.size != shape[0] * shape[1] or (arr.ndim == 2 and arr.shape != shape and arr.shape != shape[::-1]):
             raise EvaluationError(f"{name!r} has shape {shape} but the value given has shape {arr.shape}")
         return arr.reshape(shape)

@@ -88,8 +88,19 @@ class TorchOracle:
             return env[e]
         if isinstance(e, ops.Named) and e.closed_form.startswith("standardize"):
             return self._standardize(e, ev)
-        if isinstance(e, (ops.Named, ops.Init)):
+        if isinstance(e, (ops.Named, ops.Hint)):
             return ev(e.args[0])
+        if isinstance(e, ops.Conv):  # torch's own convolution, on the image and kernel tensors
+            c, h, w, o, kh, kw, stride, ph, pw = e.geometry
+            x = ev(e.input).reshape(1, c, h, w)
+            k = ev(e.kernels).reshape(o, c, kh, kw)
+            return torch.nn.functional.conv2d(x, k, stride=stride, padding=(ph, pw)).reshape(o, -1)
+        if isinstance(e, ops.Pool):
+            c, h, w, kh, kw, stride = e.geometry
+            pool = torch.nn.functional.max_pool2d if e.kind == "max" else torch.nn.functional.avg_pool2d
+            return pool(ev(e.input).reshape(1, c, h, w), (kh, kw), stride=stride).reshape(c, -1)
+        if isinstance(e, ops.Flatten):
+            return ev(e.args[0]).reshape(-1, 1)
         if isinstance(e, ops.Masked):
             return ev(e.scores).masked_fill(ev(e.mask) <= 0, float("-inf"))
         if isinstance(e, sp.OneMatrix):
@@ -192,7 +203,9 @@ class TorchOracle:
         env = {}
         for s in self.net.inputs + self.net.targets:
             row = data[s.name][i]
-            if isinstance(s, sp.MatrixSymbol) and s.shape[1] != 1:
+            if getattr(s, "dims", None) is not None:
+                env[s] = row.reshape(int(s.shape[0]), int(s.shape[1]))  # an image (C, H, W): channels x pixels
+            elif isinstance(s, sp.MatrixSymbol) and s.shape[1] != 1:
                 env[s] = row  # an example that is a matrix (a sequence)
             elif isinstance(s, sp.MatrixSymbol):
                 env[s] = row.reshape(-1, 1)
