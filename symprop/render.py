@@ -603,6 +603,9 @@ class _Notes:
         blocks.extend(self.step_notes(s, node))
         return blocks
 
+    def by_name_node(self, name):
+        return next(n for n in self.net.nodes if n.name == name)
+
     def delta_intro(self, s) -> list:
         """The error signal of a layer and the derivative of its activation, written out."""
         blocks = []
@@ -624,6 +627,16 @@ class _Notes:
                     Math(r"\odot"), ") by the derivative of the activation:",
                 ))
             blocks.append(Block("equations", equations=tuple(self.activation_derivative(rule, s, act_node))))
+        elif act_node.shape[1] != 1 or getattr(self.by_name_node(act_node.name).definition, "axis", 0):
+            # softmax of a matrix: every column (or row) on its own
+            along = "row" if self.by_name_node(act_node.name).definition.axis else "column"
+            jacobian = rule.latex_jacobian.format(s="p")
+            blocks.append(self.p(
+                "The error signal at ", Math(z), ". Softmax normalises each ", along, " of ", Math(z),
+                " on its own, so each ", along, " of ", Math(self.tex(s.symbol)), " is the symmetric Jacobian of that ",
+                along, ", ", Math(rf"J = {jacobian}"), " with ", Math("p"), " the ", along, " of ", Math(a),
+                ", times the same ", along, " of ", Math(self.adjoint_of(act_node.name)), "; for all of them at once:",
+            ))
         else:  # softmax: the entries are coupled, the Jacobian is a full matrix
             jacobian = rule.latex_jacobian.format(s=a)
             blocks.append(self.p(
@@ -701,16 +714,17 @@ class _Notes:
             act_node = self._activation_node(s)
             if act_node is not None:
                 rule = ops.activation_rule(act_node.activation)
-                dz = self.adjoint_of(s.of)
+                # delta = dL/dz = ...; a value named d<z> is itself dL/dz: written once
+                dz = self.adjoint_of(s.of) + " = " if self.adjoint_of(s.of) != self.tex(s.symbol) else ""
                 if self.scalar:
                     chain = rf"{self.tex(s.contributions[0].upstream)} \cdot {self.partial(act_node.name, s.of)}"
-                    return rf"{dz} = {chain}", r"\text{chain rule}", "local derivative written out"
+                    return rf"{dz}{chain}", r"\text{chain rule}", "local derivative written out"
                 if isinstance(rule, ops.ScalarFunction):
                     f_prime = _prime(rule, self.name(s.of)) if rule.latex else "1"
                     chain = rf"{self.tex(s.contributions[0].upstream)} \odot {f_prime}"
-                    return rf"{dz} = {chain}", r"\text{chain rule}", "derivative written out"
+                    return rf"{dz}{chain}", r"\text{chain rule}", "derivative written out"
                 chain = rf"J^{{\top}} {self.tex(s.contributions[0].upstream)}"
-                return rf"{dz} = {chain}", r"\text{chain rule}", "product with the Jacobian"
+                return rf"{dz}{chain}", r"\text{chain rule}", "product with the Jacobian"
         if self.scalar and s.contributions and not (
             len(s.contributions) == 1 and s.contributions[0].consumer == self.net.loss_node.name
         ):
@@ -1094,8 +1108,10 @@ class _Notes:
         for s in self.steps:
             if s.key in self.values:
                 value = self.values[s.key]
-                if isinstance(s.symbol, sp.MatrixSymbol):
+                if isinstance(s.symbol, sp.MatrixSymbol) and all(d.is_Integer for d in s.symbol.shape):
                     value = np.asarray(value, dtype=float).reshape(tuple(int(d) for d in s.symbol.shape))
+                elif isinstance(s.symbol, sp.MatrixSymbol):  # n x m over a batch: the shape the values have
+                    value = np.asarray(value, dtype=float).reshape(int(s.symbol.shape[0]), -1)
                 ns[s.name] = value
         ns["eta"] = self.learning_rate
         return ns
