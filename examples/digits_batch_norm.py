@@ -48,6 +48,8 @@ plain = symprop.Network(
     params=[W1, b1, W2, b2], inputs=[X], targets=[Y], batch=m, name="digits without batch norm",
 )
 
+net = with_bn  # `symprop derive examples/digits_batch_norm.py` derives the batch-normalised one
+
 
 def load_generated(path: Path):
     spec = importlib.util.spec_from_file_location(path.stem, path)
