@@ -21,6 +21,7 @@ from .errors import (
     UnsupportedOperationError,
 )
 from .network import Network, mlp
+from .recurrent import RecurrentDerivation, RecurrentNetwork, gru, lstm, rnn
 from .ops import (
     activation,
     binary_cross_entropy,
@@ -57,6 +58,7 @@ def gradcheck(backward, params, data, **options):
 
 __all__ = [
     "Derivation", "Step", "Network", "mlp", "activation", "elementwise",
+    "RecurrentNetwork", "RecurrentDerivation", "rnn", "gru", "lstm",
     "identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "silu", "swish", "gelu", "softmax",
     "mse", "binary_cross_entropy", "cross_entropy",
     "check_gradient", "gradcheck",
