@@ -46,6 +46,8 @@ from sympy.core.parameters import distribute
 from . import algebra as alg
 from . import ops
 from . import rewrite
+from .batch import M as BATCH
+from .batch import batch_name
 from .derivation import ETA
 from .errors import DeclarationError, EvaluationError, InvalidNameError, ShapeError, UnsupportedOperationError
 from .network import DEFAULT_OUTPUT, Network, _canonical, _check_name, _postorder
@@ -526,10 +528,10 @@ class RecurrentDerivation:
 
     def __init__(self, network: RecurrentNetwork):
         self.network = network
+        self._cache = {}
         with distribute(False):
             self.cell = network.cell.derive()
             self._build()
-        self._cache = {}
 
     # ------------------------------------------------------------------
     def _build(self):
@@ -545,7 +547,8 @@ class RecurrentDerivation:
                 base = names[s.of]
                 adjoint_base[s.name] = ("delta" + base[1:]) if base == "z" or base.startswith("z_") else "d" + base
         self.adjoint_base = adjoint_base
-        self.derivative_names = frozenset(b for b in adjoint_base.values() if not b.startswith("delta")) | frozenset(
+        derivatives = [b for b in adjoint_base.values() if not b.startswith("delta")]
+        self.derivative_names = frozenset(derivatives) | frozenset("d" + batch_name(b[1:]) for b in derivatives) | frozenset(
             "d" + p.name for p in net.params
         )
         node_names = {n.name for n in net.cell.nodes}
@@ -616,6 +619,62 @@ class RecurrentDerivation:
             steps.append(TimeStep(number, "update", p.name + "_new", p, alg.add(p, alg.neg(alg.scale(ETA, grad))),
                                   of=p.name, role="parameter"))
         self.steps = tuple(steps)
+
+    @property
+    def cell_full(self) -> dict:
+        """{cell node name: its expression in declared symbols}."""
+        if "full" not in self._cache:
+            self._cache["full"] = _full_expressions(self.network.cell)
+        return self._cache["full"]
+
+    def ancestors(self, expr) -> set:
+        """The cell symbols (nodes and declared) that ``expr`` depends on, through the definitions."""
+        definitions = {n.symbol: n.definition for n in self.network.cell.nodes}
+        found, stack = set(), list(expr.free_symbols)
+        while stack:
+            sym = stack.pop()
+            if sym in found:
+                continue
+            found.add(sym)
+            if sym in definitions:
+                stack.extend(definitions[sym].free_symbols)
+        return found
+
+    def recurrent_adjoints(self) -> set:
+        """Names of the cell's adjoints that depend on what later steps send back (they run back through time)."""
+        varying = set(self.network.carries.values())
+        names = set()
+        for s in self.cell.steps:
+            if s.kind == "adjoint" and s.expr.free_symbols & varying:
+                varying.add(s.symbol)
+                names.add(s.name)
+        return names
+
+    def batch_at(self, expr, lab: str = "t"):
+        """A batch form of the cell (columns are examples: X, H, Delta1) at time ``lab``: X_t, H_{t-1}, Delta_t."""
+        net = self.network
+        cell = net.cell
+        taken = {s.name for s in cell.declared} | {s.name for s in self.cell.steps}
+        per_example = list(cell.inputs) + list(cell.targets) + [s.symbol for s in self.cell.steps
+                                                                if s.kind in ("forward", "loss", "adjoint")]
+        previous = _shift(lab, -1)
+        subs = {}
+        for sym in per_example:
+            if not isinstance(sym, MatrixSymbol):
+                continue  # the loss's weight and the scalar loss
+            name = batch_name(sym.name)
+            name = name + "_B" if name in taken else name
+            if sym in net.state_symbols:
+                base, at = sym.name, previous
+            else:
+                base = self._base_of(sym)
+                at = lab
+            if base is None:
+                continue
+            subs[MatrixSymbol(name, sym.shape[0], BATCH)] = MatrixSymbol(time_name(batch_name(base), at), sym.shape[0], BATCH)
+        if expr.free_symbols - set(subs) - set(net.params) - {BATCH}:
+            return None
+        return expr.xreplace(subs)
 
     def cell_symbol(self, name: str):
         for s in self.network.cell.declared:
