@@ -54,6 +54,8 @@ from .network import DEFAULT_OUTPUT, Network, _canonical, _check_name, _postorde
 from .printing import LatexPrinter, NumPyPrinter, TextPrinter, _latex_base, _text_name, helper_namespace
 
 LOSS_AT = ("every", "last")
+# Names the generated code of a recurrent network gives to things of its own.
+CODE_NAMES = {"T": "the number of steps", "k": "the step index", "STEPS": "a constant", "SEQUENCES": "a constant"}
 SEP = "__"  # <base>__<time label>: user names may not contain it
 
 
@@ -165,6 +167,9 @@ class RecurrentNetwork:
         self.inputs = tuple(inputs)
         self.targets = tuple(targets)
         self.states = _check_states(states, self.params + self.inputs + self.targets)
+        for sym in self.params + self.inputs + self.targets + self.state_symbols:
+            if getattr(sym, "name", None) in CODE_NAMES:
+                raise InvalidNameError(f"{sym.name!r} is {CODE_NAMES[sym.name]} in the generated code; rename it")
         self.loss = loss
         self.cell, self.carries, self.weight = self._build_cell(loss, names)
         self.time_names = self._time_names(names or {})
@@ -198,40 +203,30 @@ class RecurrentNetwork:
         for prev, _ in self.states:
             carries[prev] = MatrixSymbol(_fresh(f"carry_{prev.name}", taken), *prev.shape)
         weight = sp.Symbol(_fresh("loss_weight", taken))
-        full = weight * loss
-        for prev, new in self.states:
-            new = _as_written(new, [loss] + [n for _, n in self.states])
-            full = full + sp.Trace(alg.matmul(alg.transpose(carries[prev]), new))
-        cell = Network(
-            full,
-            params=self.params,
-            inputs=self.inputs + self.state_symbols,
-            targets=self.targets + tuple(carries.values()) + (weight,),
-            name=self.name,
-        )
-        return cell, carries, weight
+        wrapped = set()
+        while True:
+            full = weight * loss
+            for prev, new in self.states:
+                new = _as_written(new, [loss] + [n for _, n in self.states])
+                if prev in wrapped:
+                    # read by nothing but later steps: the identity names it (a node of its own)
+                    new = ops.identity(new)
+                full = full + sp.Trace(alg.matmul(alg.transpose(carries[prev]), new))
+            cell = Network(
+                full,
+                params=self.params,
+                inputs=self.inputs + self.state_symbols,
+                targets=self.targets + tuple(carries.values()) + (weight,),
+                name=self.name,
+            )
+            missing = {prev for prev, node in _state_nodes(cell, carries).items() if node is None}
+            if not missing - wrapped:
+                return cell, carries, weight
+            wrapped |= missing
 
     def state_nodes(self) -> dict:
         """{previous state symbol: the cell node that is the next state}."""
-        loss_node = self.cell.loss_node.definition
-        found = {}
-        for term in sp.Add.make_args(loss_node):
-            if not isinstance(term, sp.Trace):
-                continue
-            product = term.arg
-            carry = next((g for g in self.carries.values() if g in product.free_symbols), None)
-            if carry is None:
-                continue
-            prev = next(p for p, g in self.carries.items() if g == carry)
-            new = product.args[-1]
-            node = next((n for n in self.cell.nodes if n.symbol == new), None)
-            if node is None:
-                raise UnsupportedOperationError(
-                    f"the next state of {prev.name!r} is used by nothing but later steps; "
-                    "use it in the step's output (or write it as an activation)"
-                )
-            found[prev] = node
-        return found
+        return _state_nodes(self.cell, self.carries)
 
     def _time_names(self, names: dict) -> dict:
         """{cell name: base name of the time view} for the inputs, targets, states and nodes.
@@ -271,6 +266,11 @@ class RecurrentNetwork:
                     wanted.setdefault(pre.name, "o")
         out = {s.name: s.name for s in self.inputs + self.targets + self.state_symbols}
         used = set(out.values()) | {p.name for p in self.params}
+        shared = 0
+        for n in cell.nodes:
+            if n.role == "hidden" and n.name not in wanted:
+                shared += 1
+                wanted[n.name] = f"v{shared}"  # a value used twice (h1 in a Network; h is a state here)
         for n in cell.nodes:
             if n.name in states:
                 base = states[n.name]
@@ -289,6 +289,22 @@ def _argument_node(cell, node):
     """The node that is the argument of an activation node, if it is one."""
     arg = ops.activation_argument(node.definition)
     return next((n for n in cell.nodes if n.symbol == arg), None)
+
+
+def _state_nodes(cell, carries) -> dict:
+    """{previous state: the node of the cell that is its next state (None if it has no node)}.
+
+    The next states are the second factors of the carry terms tr(g^T h_t) of the loss.
+    """
+    found = {}
+    for term in sp.Add.make_args(cell.loss_node.definition):
+        if not isinstance(term, sp.Trace):
+            continue
+        product = term.arg
+        prev = next((p for p, g in carries.items() if g in product.free_symbols), None)
+        if prev is not None:
+            found[prev] = next((n for n in cell.nodes if n.symbol == product.args[-1]), None)
+    return found
 
 
 def _fresh(name: str, taken: set) -> str:
@@ -808,10 +824,16 @@ class RecurrentDerivation:
                 lines.append(f"({s.number}) L = {rhs}")
             elif s.kind == "update":
                 lines.append(f"({s.number}) {self.text(s.symbol)} ← {self.text(s.expr)}")
+            elif s.kind == "gradient" and net.loss_at == "last" and s.before_last is None:
+                lines.append(f"({s.number}) ∂L/∂{s.of} = {self.text(s.last)}")
             elif s.kind == "gradient":
                 lines.append(f"({s.number}) ∂L/∂{s.of} = Σ_t {self.text(s.expr)}")
             else:
                 lines.append(f"({s.number}) {self.text(s.symbol)} = {self.text(s.expr)}")
+            if s.kind == "adjoint" and net.loss_at == "last":
+                at_last = self.text(s.last) if s.last is not None else "0"
+                before = self.text(s.before_last) if s.before_last is not None else "0"
+                lines.append(f"     at t = T: {self.text(self.at(s.cell.symbol, 'T'))} = {at_last};  for t < T: {before}")
         return "\n".join(lines)
 
     # ------------------------------------------------------------------

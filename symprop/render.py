@@ -1285,9 +1285,9 @@ def write_notes(derivation, directory, stem: str, values=None, learning_rate=Non
     if not directory.is_dir():
         raise SympropError(f"cannot write notes into {directory}: it is not a directory")
     tex_path, md_path = directory / f"{stem}.tex", directory / f"{stem}.md"
-    outputs = [
-        (tex_path, latex(derivation, standalone=True, values=values, learning_rate=learning_rate)),
-        (md_path, markdown(derivation, values=values, learning_rate=learning_rate)),
+    outputs = [  # the derivation's own views: a recurrent derivation renders its notes differently
+        (tex_path, derivation.latex(standalone=True, values=values, learning_rate=learning_rate)),
+        (md_path, derivation.markdown(values=values, learning_rate=learning_rate)),
     ]
     make_pdf = shutil.which("pdflatex") is not None if pdf is None else pdf
     for path, _ in outputs:

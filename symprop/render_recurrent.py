@@ -608,8 +608,8 @@ class _RecurrentNotes:
             points = tuple((x(t), y(v)) for t, v in enumerate(values, start=1) if v is not None)
             series.append(Series(label, text, colors[i % len(colors)], points,
                                  tuple(round(v, 3) if v is not None else 0.0 for v in values)))
-        x_every = max(1, math.ceil(T / 10))
-        x_ticks = tuple((x(t), str(t)) for t in range(1, T + 1) if (t - 1) % x_every == 0 or t == T)
+        x_every = 1 if T <= 15 else math.ceil(T / 10)
+        x_ticks = tuple((x(t), str(t)) for t in range(1, T + 1) if (t - 1) % x_every == 0)
         y_ticks = tuple((y(k), rf"10^{{{k}}}") for k in range(low, high + 1, step))
         return Plot(width, height, x_ticks, y_ticks, "t", rf"\lVert {self.tex(self.signal.symbol)} \rVert",
                     tuple(series), tuple(str(t) for t in range(1, T + 1)), f"log10 ||{self.d.text(self.signal.symbol)}||")
@@ -773,8 +773,13 @@ def document(d, fmt="tex", values=None, learning_rate=None, clip_norm=None, recu
 
 
 def _options(options):
-    allowed = {"clip_norm", "recurrent_norms"}
-    unknown = sorted(set(options) - allowed)
+    options = dict(options)
+    optimizer = options.pop("optimizer", "sgd")
+    if optimizer != "sgd":
+        raise SympropError(
+            f"the notes of a recurrent network write gradient descent with clipping; optimizer={optimizer!r} is not available for them"
+        )
+    unknown = sorted(set(options) - {"clip_norm", "recurrent_norms"})
     if unknown:
         raise SympropError(f"unknown rendering option(s): {', '.join(unknown)}")
     return options
