@@ -414,3 +414,59 @@ def test_the_notes_are_byte_identical_in_a_fresh_process_with_another_hash_seed(
 def test_the_notes_refuse_other_optimizers():
     with pytest.raises(symprop.SympropError, match="gradient descent with clipping"):
         symprop.rnn(2, 3, 1, T=2).derive().latex(optimizer="adam")
+
+
+# ==========================================================================
+# checking hand-derived formulas and hand-written code
+# ==========================================================================
+
+
+@pytest.mark.parametrize("formula", [
+    r"\sum_{t=1}^{T} \delta_{t} h_{t-1}^{\top}",  # as the notes print it
+    r"\sum_t \delta_t h_{t-1}^\top",
+    "sum_t delta[t] @ h[t-1].T",  # as the terminal prints it
+])
+def test_check_gradient_of_the_textbook_bptt_formula(formula):
+    result = symprop.check_gradient(symprop.rnn(3, 4, 2, T=5), "W", formula)
+    assert result.ok, str(result)
+    assert result.formula == "Σ_t δ[t] h[t-1]ᵀ" or result.formula == "Σ_t δ[t] @ h[t-1]ᵀ"
+
+
+@pytest.mark.parametrize("formula, key, message", [
+    (r"\sum_t \delta_t h_t^\top", "wrong_step", "h[t] should be h[t-1]"),
+    (r"\sum_t \delta_t h_{t-1}", "transpose", "h[t-1] should be h[t-1]ᵀ"),
+    (r"\delta_t h_{t-1}^\top", "sum_over_t", "W is used at every step"),
+])
+def test_check_gradient_diagnoses_the_usual_bptt_mistakes(formula, key, message):
+    result = symprop.check_gradient(symprop.rnn(3, 4, 2, T=5), "W", formula)
+    assert not result.ok
+    assert result.diagnosis.key == key and message in result.diagnosis.message, str(result)
+
+
+def test_check_gradient_of_gated_cells_and_of_the_last_step():
+    lstm = symprop.lstm(3, 4, 2, T=5)
+    term = r"\frac{\partial L}{\partial c_t} \odot c_{t-1} \odot f_t \odot (1 - f_t) h_{t-1}^{\top}"
+    assert symprop.check_gradient(lstm, "W_f", r"\sum_{t=1}^{T} " + term).ok
+    assert not symprop.check_gradient(lstm, "W_f", r"\sum_{t=1}^{T} \frac{\partial L}{\partial c_t} \odot c_{t-1} h_{t-1}^{\top}").ok
+    last = symprop.rnn(3, 4, 2, T=5, loss_at="last")
+    assert symprop.check_gradient(last, "V", r"\frac{\partial L}{\partial o_T} h_T^\top").ok  # one term: no sum needed
+    with pytest.raises(symprop.FormulaError, match="a value symprop does not know at step t"):
+        symprop.check_gradient(last, "W", r"\sum_t \delta_{t+1} h_t^\top")
+
+
+def test_gradcheck_against_the_derived_gradients(tmp_path):
+    net = symprop.gru(3, 4, 2, T=5, loss_at="last")
+    module = load_module(net.derive().numpy(), tmp_path)
+    rng = np.random.default_rng(2)
+    params = module.init_params(seed=0)
+    data = {"x": rng.standard_normal((4, 5, 3)), "y": rng.standard_normal((4, 2))}
+    report = symprop.gradcheck(lambda p, x, y: module.gradients(p, x, y)[1], params, data, net=net)
+    assert report.ok, str(report)
+
+    def forgets_the_reset_gate(p, x, y):
+        grads = module.gradients(p, x, y)[1]
+        grads["W_r"] = grads["W_r"] * 0.5
+        return grads
+
+    report = symprop.gradcheck(forgets_the_reset_gate, params, data, net=net)
+    assert not report.ok and not report["W_r"].ok and report["W_n"].ok
