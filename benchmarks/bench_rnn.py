@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_train_step import PAUSE, calls_per_sample, fmt, rel, sample  # noqa: E402
+from bench_train_step import PAUSE, calls_per_sample, fmt, rel, sample, serve_torch  # noqa: E402
 
 INPUTS, HIDDEN, CLASSES, STEPS, BATCH = 64, 128, 10, 50, 32
 DTYPES = ["float32", "float64"]
@@ -110,45 +110,35 @@ def generated_module(directory):
 
 
 def torch_worker(jobs, results, threads):
-    """("setup", params, x, y) builds the torch step and answers (loss, grads, calls); ("sample", n) times n calls."""
-    import functools
+    serve_torch(jobs, results, threads, build_torch_step)
 
-    import torch
 
-    torch.set_num_threads(threads)
-    torch.set_num_interop_threads(1)
-    step = None
-    for request in iter(jobs.get, None):
-        if request[0] == "sample":
-            results.put(sample(step, request[1]))
-            continue
-        _, params, x, y = request
-        dtype = getattr(torch, str(x.dtype))
-        rnn = torch.nn.RNN(INPUTS, HIDDEN, nonlinearity="tanh", batch_first=True).to(dtype)
-        linear = torch.nn.Linear(HIDDEN, CLASSES).to(dtype)
-        with torch.no_grad():
-            rnn.weight_ih_l0.copy_(torch.tensor(params["U"]))
-            rnn.weight_hh_l0.copy_(torch.tensor(params["W"]))
-            rnn.bias_ih_l0.copy_(torch.tensor(params["b"][:, 0]))
-            rnn.bias_hh_l0.zero_()
-            linear.weight.copy_(torch.tensor(params["V"]))
-            linear.bias.copy_(torch.tensor(params["c"][:, 0]))
-        tx = torch.tensor(x)
-        target = torch.tensor(y.argmax(axis=-1)).reshape(-1)  # one-hot -> class indices
-        leaves = [rnn.weight_hh_l0, rnn.weight_ih_l0, rnn.bias_ih_l0, linear.weight, linear.bias]
-        m = x.shape[0]
+def build_torch_step(torch, params, x, y):
+    """nn.RNN and a linear output layer with symprop's parameters; its loss and gradients for the comparison."""
+    dtype = getattr(torch, str(x.dtype))
+    rnn = torch.nn.RNN(INPUTS, HIDDEN, nonlinearity="tanh", batch_first=True).to(dtype)
+    linear = torch.nn.Linear(HIDDEN, CLASSES).to(dtype)
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(torch.tensor(params["U"]))
+        rnn.weight_hh_l0.copy_(torch.tensor(params["W"]))
+        rnn.bias_ih_l0.copy_(torch.tensor(params["b"][:, 0]))
+        rnn.bias_hh_l0.zero_()
+        linear.weight.copy_(torch.tensor(params["V"]))
+        linear.bias.copy_(torch.tensor(params["c"][:, 0]))
+    tx = torch.tensor(x)
+    target = torch.tensor(y.argmax(axis=-1)).reshape(-1)  # one-hot -> class indices
+    leaves = [rnn.weight_hh_l0, rnn.weight_ih_l0, rnn.bias_ih_l0, linear.weight, linear.bias]
+    m = x.shape[0]
 
-        def torch_step():
-            out, _ = rnn(tx)
-            scores = linear(out).reshape(-1, CLASSES)
-            value = torch.nn.functional.cross_entropy(scores, target, reduction="sum") / m
-            return value, torch.autograd.grad(value, leaves)
+    def step():
+        out, _ = rnn(tx)
+        scores = linear(out).reshape(-1, CLASSES)
+        value = torch.nn.functional.cross_entropy(scores, target, reduction="sum") / m
+        return value, torch.autograd.grad(value, leaves)
 
-        step = functools.partial(torch_step)
-        value, grads = step()
-        names = ["W", "U", "b", "V", "c"]
-        check = {n: g.numpy().reshape(params[n].shape) for n, g in zip(names, grads)}
-        results.put((float(value.detach()), check, calls_per_sample(step)))
+    value, grads = step()
+    check = {n: g.numpy().reshape(params[n].shape) for n, g in zip(["W", "U", "b", "V", "c"], grads)}
+    return step, (float(value.detach()), check)
 
 
 def step_ratios(module, jobs, results, dtype, rounds):

@@ -35,7 +35,7 @@ Names are indexed by time: a symbol of the time view is named
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 import numpy as np
@@ -96,25 +96,26 @@ def time_symbol(base: str, lab: str, like):
 
 def time_latex(name: str, derivative_names=frozenset()) -> Optional[str]:
     """LaTeX of a time-indexed name: h_{t-1}, \\delta_{r,t}, \\partial L / \\partial h_t; None if not one."""
-    base, lab = split_time(name)
-    if lab is None:
-        return None
-    if base in derivative_names:
-        return rf"\frac{{\partial L}}{{\partial {time_latex(time_name(base[1:], lab))}}}"
-    head, *subs = base.split("_")
-    tex = _latex_base(head)
-    parts = [s if len(s) == 1 or s.isdigit() else rf"\mathrm{{{s}}}" for s in subs if s]
-    return tex + "_{" + ",".join(parts + [lab]) + "}"
+    return _spell(name, derivative_names, latex=True)
 
 
 def time_text(name: str, derivative_names=frozenset()) -> Optional[str]:
     """Plain text of a time-indexed name: h[t-1], δ_r[t], ∂L/∂h[t]; None if not one."""
+    return _spell(name, derivative_names, latex=False)
+
+
+def _spell(name, derivative_names, latex):
     base, lab = split_time(name)
     if lab is None:
         return None
     if base in derivative_names:
-        return f"∂L/∂{time_text(time_name(base[1:], lab))}"
-    return f"{_text_name(base)}[{lab}]"
+        inner = _spell(time_name(base[1:], lab), (), latex)
+        return rf"\frac{{\partial L}}{{\partial {inner}}}" if latex else f"∂L/∂{inner}"
+    if not latex:
+        return f"{_text_name(base)}[{lab}]"
+    head, *subs = base.split("_")
+    parts = [s if len(s) == 1 or s.isdigit() else rf"\mathrm{{{s}}}" for s in subs if s]
+    return _latex_base(head) + "_{" + ",".join(parts + [lab]) + "}"
 
 
 class TimeLatexPrinter(LatexPrinter):
@@ -177,6 +178,11 @@ class RecurrentNetwork:
     @property
     def declared(self) -> tuple:
         return self.params + self.inputs + self.targets
+
+    @property
+    def nodes(self) -> list:
+        """The cell's named values (one step)."""
+        return self.cell.nodes
 
     @property
     def state_symbols(self) -> tuple:
@@ -692,6 +698,11 @@ class RecurrentDerivation:
             return None
         return expr.xreplace(subs)
 
+    @property
+    def assumptions(self) -> tuple:
+        """The assumptions of the cell's rewrites, at time t (the targets of step t sum to 1)."""
+        return tuple(replace(a, lhs=self.at(a.lhs)) for a in self.cell.assumptions)
+
     def cell_symbol(self, name: str):
         for s in self.network.cell.declared:
             if s.name == name:
@@ -937,13 +948,7 @@ class RecurrentDerivation:
         """The batch-mean loss and its gradients for batch-first sequences (m, T, n) (targets (m, n) for "last")."""
         net = self.network
         values = _declared_params(net, params)
-        names = {s.name for s in net.inputs + net.targets}
-        missing, extra = sorted(names - set(data)), sorted(set(data) - names)
-        if missing or extra:
-            raise EvaluationError(
-                f"data must give the network's inputs and targets {sorted(names)}"
-                + (f": missing {missing}" if missing else "") + (f": unknown {extra}" if extra else "")
-            )
+        _same_names("data must give the network's inputs and targets", {s.name for s in net.inputs + net.targets}, data)
         arrays = {}
         m = None
         for sym in net.inputs + net.targets:
@@ -1056,13 +1061,7 @@ def _sequence(sym, raw, T, single):
 
 
 def _declared_params(net, params: dict) -> dict:
-    names = {p.name for p in net.params}
-    missing, extra = sorted(names - set(params)), sorted(set(params) - names)
-    if missing or extra:
-        raise EvaluationError(
-            f"params do not match the network's parameters {sorted(names)}"
-            + (f": missing {missing}" if missing else "") + (f": unknown {extra}" if extra else "")
-        )
+    _same_names("params do not match the network's parameters", {p.name for p in net.params}, params)
     out = {}
     for p in net.params:
         shape = tuple(int(k) for k in p.shape) if isinstance(p, MatrixSymbol) else ()
@@ -1073,26 +1072,31 @@ def _declared_params(net, params: dict) -> dict:
     return out
 
 
+def _same_names(what: str, names: set, given: dict):
+    missing, extra = sorted(names - set(given)), sorted(set(given) - names)
+    if missing or extra:
+        raise EvaluationError(
+            f"{what} {sorted(names)}" + (f": missing {missing}" if missing else "") + (f": unknown {extra}" if extra else "")
+        )
+
+
 def _compile_cell(d: RecurrentDerivation):
     """Two functions of one step, printed from the cell's equations: forward(declared) and backward(all)."""
     printer = NumPyPrinter()
     cell = d.network.cell
     declared = [s.name for s in cell.declared]
     node_names = [n.name for n in cell.nodes]
-    fwd = [f"def _forward({', '.join(declared)}):", "    out = {}"]
-    for s in d.cell.steps:
-        if s.kind in ("forward", "loss"):
-            fwd.append(f"    {s.name} = {printer.doprint(s.expr)}")
-            fwd.append(f"    out[{s.name!r}] = {s.name}")
-    fwd.append("    return out")
-    bwd = [f"def _backward({', '.join(declared + node_names)}):", "    out = {}"]
-    for s in d.cell.steps:
-        if s.kind in ("adjoint", "gradient"):
-            bwd.append(f"    {s.name} = {printer.doprint(s.expr)}")
-            bwd.append(f"    out[{s.name!r}] = {s.name}")
-    bwd.append("    return out")
+
+    def function(name, args, kinds):
+        lines = [f"def {name}({', '.join(args)}):", "    out = {}"]
+        for s in d.cell.steps:
+            if s.kind in kinds:
+                lines += [f"    {s.name} = {printer.doprint(s.expr)}", f"    out[{s.name!r}] = {s.name}"]
+        return lines + ["    return out"]
+
+    source = function("_forward", declared, ("forward", "loss")) + function("_backward", declared + node_names, ("adjoint", "gradient"))
     namespace = helper_namespace(printer.helpers_used)
-    exec(compile("\n".join(fwd + bwd) + "\n", "<symprop recurrent>", "exec"), namespace)  # our own printed code
+    exec(compile("\n".join(source) + "\n", "<symprop recurrent>", "exec"), namespace)  # our own printed code
     return namespace["_forward"], namespace["_backward"]
 
 

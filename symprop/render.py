@@ -1307,10 +1307,11 @@ def write_notes(derivation, directory, stem: str, values=None, learning_rate=Non
     return written
 
 
-def notes_main(net, script: str, values=None, learning_rate=None, argv=None, stem=None) -> list:
+def notes_main(net, script: str, values=None, learning_rate=None, argv=None, stem=None, extra=None) -> list:
     """The command line of an example script: ``python examples/x.py [--outdir DIR] [--force]``.
 
-    Writes ``<stem>.tex``, ``.md`` and ``.pdf`` (stem: the script's name) into examples/out.
+    Writes ``<stem>.tex``, ``.md`` and ``.pdf`` (stem: the script's name) into examples/out,
+    and ``extra`` files, {file name: function(derivation) -> text} (the training code, say).
     """
     import argparse
     import sys
@@ -1323,7 +1324,12 @@ def notes_main(net, script: str, values=None, learning_rate=None, argv=None, ste
     try:
         outdir = Path(args.outdir)
         outdir.mkdir(parents=True, exist_ok=True)
-        written = write_notes(net.derive(), outdir, stem, values, learning_rate, force=args.force)
+        derivation = net.derive()
+        files = [(outdir / name, make(derivation)) for name, make in (extra or {}).items()]
+        for path, _ in files:
+            check_writable(path, args.force)
+        written = write_notes(derivation, outdir, stem, values, learning_rate, force=args.force)
+        written += [write_atomic(path, text, args.force) for path, text in files]
     except SympropError as exc:
         print(f"{stem}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

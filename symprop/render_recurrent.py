@@ -44,9 +44,10 @@ from .render import (
     _equation_chain,
     _Format,
     _join_math,
+    _Notes,
+    _outer_product_factors,
     _prime,
     _render,
-    escape_latex,
     format_number,
     format_value,
 )
@@ -83,7 +84,9 @@ class Plot:
     y_text: str  # plain-text y label (Mermaid)
 
 
-class _RecurrentNotes:
+class _RecurrentNotes(_Notes):
+    """The notes of a recurrent derivation; prose, notes, table cells and the reasons of forms as in ``render._Notes``."""
+
     def __init__(self, d, fmt: _Format, values=None, learning_rate=None, clip_norm=None, recurrent_norms=RECURRENT_NORMS):
         self.d = d
         self.net = d.network
@@ -92,6 +95,9 @@ class _RecurrentNotes:
         self.last_mode = self.net.loss_at == "last"
         self.steps = d.steps
         self.by_cell = {s.cell.name: s for s in d.steps if s.cell is not None}
+        self.by_name = self.by_cell  # the reasons of forms cite the cell's steps by name ("substitute da1")
+        self.scalar = False
+        self.dummy = sp.Symbol("z" if "z" not in self.net.time_names.values() else "v")  # of f(z) in the definitions
         self.numbers: list = []
         self.notes_made: set = set()
         self.recurrent_norms = tuple(float(r) for r in recurrent_norms)
@@ -114,31 +120,6 @@ class _RecurrentNotes:
 
     def param(self, p) -> str:
         return self.tex(p)
-
-    def p(self, *parts) -> Block:
-        return Block("text", text=self.fmt.prose(*parts))
-
-    def note(self, *parts) -> Optional[Block]:
-        text = self.fmt.prose(*parts)
-        if text in self.notes_made:
-            return None
-        self.notes_made.add(text)
-        return Block("note", text=text)
-
-    def cell_tex(self, tex: str) -> str:
-        return self.fmt.prose(Math(tex))
-
-    def reason(self, text: str, lab: str = "t") -> str:
-        if text.startswith("substitute "):
-            names = [n.strip() for n in text[len("substitute "):].split(",")]
-            cited = [self.by_cell[n] for n in names if n in self.by_cell]
-            if len(cited) == len(names):
-                refs = r" \text{ and } ".join(rf"{self.tex(s.symbol)} \text{{ from ({s.number})}}" for s in cited)
-                return rf"\text{{substituting }} {refs}"
-        for a in self.d.cell.assumptions:
-            if a.text == text:
-                return rf"\text{{since }} {self.tex(self.d.at(a.lhs, lab))} = {self.tex(a.rhs)}"
-        return rf"\text{{{escape_latex(text)}}}"
 
     def _record(self, key, value):
         self.numbers.append(WorkedNumber(key, value, format_value(value)))
@@ -184,7 +165,7 @@ class _RecurrentNotes:
                 lines.append(Equation(self.tex(s.symbol), "=", self.tex(s.expr), tag=str(s.number), label=f"({s.number})"))
             elif s.kind == "loss":
                 lines.append(Equation(self.tex(s.symbol), "=", self.tex(s.expr)))
-                definition = self.loss_definition(s.expr)
+                definition = self.loss_definition(s)  # (render._Notes: the loss op written out)
                 if definition:
                     lines.append(Equation("", "=", definition, tag=str(s.number), label=f"({s.number})"))
             elif s.kind == "total":
@@ -204,7 +185,7 @@ class _RecurrentNotes:
         rows = []
 
         def row(tex, shape, what):
-            rows.append((self.cell_tex(tex), self.cell_tex(_shape_tex(shape)), self.fmt.escape(what)))
+            rows.append((self.cell(tex), self.cell(_shape_tex(shape)), self.fmt.escape(what)))
 
         for s in net.inputs:
             row(self.at(s.name), s.shape, "input at step t")
@@ -223,42 +204,6 @@ class _RecurrentNotes:
                 row(self.tex(s.symbol), s.cell.shape, f"{what} at step t" if "state" not in what else what)
         header_ = (self.fmt.escape("symbol"), self.fmt.escape("shape"), self.fmt.escape("what it is"))
         return Block("table", header=header_, rows=tuple(rows))
-
-    def loss_definition(self, expr) -> Optional[str]:
-        losses = [e for e in sp.preorder_traversal(expr) if ops.is_loss_node(e)]
-        if len(losses) != 1 or losses[0] != expr or not isinstance(expr.prediction, sp.MatrixExpr):
-            return None
-        rule = expr.rule
-        n = rule.outputs(expr.prediction)
-        if n == 1:  # one output: the scalar formula reads better than a sum over k = 1..1
-            scalars = [sp.Symbol(e.name) if isinstance(e, sp.MatrixSymbol) else e for e in (expr.prediction, expr.target)]
-            return self.tex(rule.explicit(*scalars) * rule.factor(expr.prediction))
-
-        def indexable(e):
-            return rf"\left({self.tex(e)}\right)"
-
-        return rule.latex_definition.format(p=indexable(expr.prediction), t=indexable(expr.target), n=n)
-
-    def activation_definitions(self) -> list:
-        z = sp.Symbol("z" if "z" not in self.net.time_names.values() else "v")
-        seen = []
-        for n in self.net.cell.nodes:
-            if n.activation and n.activation not in seen:
-                seen.append(n.activation)
-        lines = []
-        for name in seen:
-            rule = ops.activation_rule(name)
-            if isinstance(rule, ops.ScalarFunction):
-                if rule.latex == "":
-                    continue
-                definition = rule.definition(z)
-                if isinstance(definition, sp.Function) and definition.args == (z,):
-                    definition = definition.rewrite(sp.exp)
-                lines.append(Equation(rule.latex_call(z.name), "=", self.tex(definition)))
-            else:
-                lhs, rhs = rule.latex_definition.format(z=z.name).split(" = ", 1)
-                lines.append(Equation(lhs, "=", rhs))
-        return lines
 
     # -- the unrolled graph ------------------------------------------------------------
     def graph_section(self) -> Section:
@@ -419,13 +364,13 @@ class _RecurrentNotes:
             blocks.append(Block("equations", equations=tuple(lines)))
         return blocks
 
-    def equations(self, s, lab="t") -> Block:
+    def equations(self, s) -> Block:
         lhs = self.tex(s.symbol)
         lines = []
         for i, form in enumerate(s.forms or (None,)):
             expr = s.expr if form is None else form.expr
             reason = "chain rule" if form is None else form.reason
-            lines.append(Equation(lhs if not lines else "", "=", self.tex(expr), note=self.reason(reason, lab)))
+            lines.append(Equation(lhs if not lines else "", "=", self.tex(expr), note=self.reason(reason)))
         last = lines[-1]
         lines[-1] = Equation(last.lhs, last.rel, last.rhs, last.note, str(s.number), f"({s.number})")
         return Block("equations", equations=tuple(lines))
@@ -460,10 +405,10 @@ class _RecurrentNotes:
         if self.last_mode and any(s.kind == "gradient" and s.before_last is None for s in self.steps):
             blocks.append(self.note("Note: the output layer is used at every step, but only the output of step T enters "
                                     "the loss, so its gradient has one term."))
-        outer = [s for s in self.steps if s.kind == "gradient" and _outer(s.expr)]
+        outer = [s for s in self.steps if s.kind == "gradient" and _outer_product_factors(s.expr)]
         if outer:
             s = outer[0]
-            column, row = _outer(s.expr)
+            column, row = _outer_product_factors(s.expr)
             blocks.append(self.note("Note: each term is an outer product, the column ", Math(self.tex(column)),
                                     " times the row ", Math(self.tex(row)), ", with the shape of the parameter."))
         return Section("The gradients of the shared parameters", 1, tuple(blocks))
@@ -549,8 +494,8 @@ class _RecurrentNotes:
                 self._record(f"norm:{self.signal_key(t)}@{what}", v)
         rows = []
         for t in range(T, 0, -1):
-            rows.append((self.cell_tex(str(t)), *[self.cell_tex(format_number(n[t - 1])) for n in norms]))
-        head = (self.fmt.escape("t"), *[self.cell_tex(rf"\lVert {self.tex(signal.symbol)} \rVert,\ {lab}") for lab in labels])
+            rows.append((self.cell(str(t)), *[self.cell(format_number(n[t - 1])) for n in norms]))
+        head = (self.fmt.escape("t"), *[self.cell(rf"\lVert {self.tex(signal.symbol)} \rVert,\ {lab}") for lab in labels])
         spectral = _join_math([Math(rf"\lVert {self.param(p)} \rVert_2") for p in self.recurrent])
         blocks.append(self.p(
             "The worked example below, with the recurrent weights as given and rescaled to spectral norm ",
@@ -705,16 +650,16 @@ class _RecurrentNotes:
         arrays = {s.name: np.asarray(self._given(s), dtype=float).reshape(T, -1) for s in sequences}
         rows = []
         for t in range(1, T + 1):
-            rows.append((self.cell_tex(str(t)), *[self.cell_tex(format_value(arrays[s.name][t - 1].reshape(-1, 1)))
+            rows.append((self.cell(str(t)), *[self.cell(format_value(arrays[s.name][t - 1].reshape(-1, 1)))
                                                   for s in sequences]))
-        head = (self.fmt.escape("t"), *[self.cell_tex(self.at(s.name)) for s in sequences])
+        head = (self.fmt.escape("t"), *[self.cell(self.at(s.name)) for s in sequences])
         return Block("table", header=head, rows=tuple(rows))
 
     def step_table(self, steps, times, losses=False) -> Block:
         rows = []
         shown = list(steps)
         for t in times:
-            cells = [self.cell_tex(str(t))]
+            cells = [self.cell(str(t))]
             for s in shown:
                 key = _key(s, t)
                 value = self.values.get(key) if key is not None else None
@@ -722,18 +667,18 @@ class _RecurrentNotes:
                     cells.append("")
                     continue
                 self._record(key, value)
-                cells.append(self.cell_tex(format_value(value)))
+                cells.append(self.cell(format_value(value)))
             if losses:
                 key = f"L[{t}]"
                 if key in self.values:
                     self._record(key, self.values[key])
-                    cells.append(self.cell_tex(format_number(self.values[key])))
+                    cells.append(self.cell(format_number(self.values[key])))
                 else:
                     cells.append("")
             rows.append(tuple(cells))
-        head = [self.fmt.escape("t")] + [self.cell_tex(self.tex(s.symbol)) for s in shown]
+        head = [self.fmt.escape("t")] + [self.cell(self.tex(s.symbol)) for s in shown]
         if losses:
-            head.append(self.cell_tex("L_{t}"))
+            head.append(self.cell("L_{t}"))
         return Block("table", header=tuple(head), rows=tuple(rows))
 
 
@@ -753,14 +698,6 @@ def _shape_tex(shape) -> str:
 
 def _grouped(tex, expr) -> str:
     return rf"\left({tex}\right)" if isinstance(expr, (sp.MatAdd, sp.Add)) else tex
-
-
-def _outer(expr):
-    if isinstance(expr, sp.MatMul) and len(expr.args) == 2:
-        column, row = expr.args
-        if isinstance(column, sp.MatrixExpr) and isinstance(row, sp.MatrixExpr) and column.shape[1] == 1 and row.shape[0] == 1:
-            return column, row
-    return None
 
 
 # ==========================================================================
