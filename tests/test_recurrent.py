@@ -395,20 +395,22 @@ def test_the_notes_tell_the_vanishing_and_exploding_story():
     assert not re.findall(r"\\delta_{\d+}", doc_tex)
 
 
-def test_the_notes_are_byte_identical_in_a_fresh_process_with_another_hash_seed():
+def test_notes_and_module_are_byte_identical_in_a_fresh_process_with_another_hash_seed():
     import os
     import subprocess
     import sys
 
     from tests.regenerate_golden import ROOT, render
 
-    code = ("import sys; from tests.regenerate_golden import render; "
-            "out = render('rnn'); sys.stdout.write(out['tex'] + '\\x00' + out['md'])")
+    code = ("import sys; from tests.regenerate_golden import render; from symprop import examples; "
+            "out = render('rnn'); py = examples.rnn().derive().numpy(); "
+            "sys.stdout.write(out['tex'] + '\\x00' + out['md'] + '\\x00' + py)")
     env = dict(os.environ, PYTHONHASHSEED="4321", PYTHONPATH=str(ROOT))
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, check=True)
-    tex, md = run.stdout.decode("utf-8").split("\x00")
+    tex, md, py = run.stdout.decode("utf-8").split("\x00")
     here = render("rnn")
     assert tex == here["tex"] and md == here["md"]
+    assert py == examples.rnn().derive().numpy()
 
 
 def test_the_notes_refuse_other_optimizers():
