@@ -1308,9 +1308,9 @@ def write_notes(derivation, directory, stem: str, values=None, learning_rate=Non
     if not directory.is_dir():
         raise SympropError(f"cannot write notes into {directory}: it is not a directory")
     tex_path, md_path = directory / f"{stem}.tex", directory / f"{stem}.md"
-    outputs = [
-        (tex_path, latex(derivation, standalone=True, values=values, learning_rate=learning_rate)),
-        (md_path, markdown(derivation, values=values, learning_rate=learning_rate)),
+    outputs = [  # the derivation's own views: a recurrent derivation renders its notes differently
+        (tex_path, derivation.latex(standalone=True, values=values, learning_rate=learning_rate)),
+        (md_path, derivation.markdown(values=values, learning_rate=learning_rate)),
     ]
     make_pdf = shutil.which("pdflatex") is not None if pdf is None else pdf
     for path, _ in outputs:
@@ -1323,11 +1323,12 @@ def write_notes(derivation, directory, stem: str, values=None, learning_rate=Non
     return written
 
 
-def notes_main(net, script: str, values=None, learning_rate=None, argv=None, stem=None, code: bool = False) -> list:
+def notes_main(net, script: str, values=None, learning_rate=None, argv=None, stem=None, extra=None, code: bool = False) -> list:
     """The command line of an example script: ``python examples/x.py [--outdir DIR] [--force]``.
 
     Writes ``<stem>.tex``, ``.md`` and ``.pdf`` (stem: the script's name) into examples/out,
-    and with ``code=True`` the training module ``<stem>_train.py``.
+    and ``extra`` files, {file name: function(derivation) -> text}; ``code=True`` adds the
+    training module ``<stem>_train.py``.
     """
     import argparse
     import sys
@@ -1341,11 +1342,14 @@ def notes_main(net, script: str, values=None, learning_rate=None, argv=None, ste
         outdir = Path(args.outdir)
         outdir.mkdir(parents=True, exist_ok=True)
         derivation = net.derive()
+        extra = dict(extra or {})
         if code:
-            check_writable(outdir / f"{stem}_train.py", args.force)
+            extra[f"{stem}_train.py"] = lambda d: d.numpy()
+        files = [(outdir / name, make(derivation)) for name, make in extra.items()]
+        for path, _ in files:
+            check_writable(path, args.force)
         written = write_notes(derivation, outdir, stem, values, learning_rate, force=args.force)
-        if code:
-            written.append(write_atomic(outdir / f"{stem}_train.py", derivation.numpy(), args.force))
+        written += [write_atomic(path, text, args.force) for path, text in files]
     except SympropError as exc:
         print(f"{stem}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -50,11 +50,12 @@ _derivations = weakref.WeakKeyDictionary()
 
 
 def _derivation(net) -> Derivation:
-    if isinstance(net, Derivation):
-        return net
     from .network import Network
+    from .recurrent import RecurrentDerivation, RecurrentNetwork
 
-    if not isinstance(net, Network):
+    if isinstance(net, (Derivation, RecurrentDerivation)):
+        return net
+    if not isinstance(net, (Network, RecurrentNetwork)):
         raise SympropError(f"expected a symprop.Network (or its Derivation), got {type(net).__name__}")
     if net not in _derivations:
         _derivations[net] = net.derive()
@@ -636,6 +637,10 @@ def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed:
     from .printing import text as sympy_text
 
     d = _derivation(net)
+    if hasattr(d, "cell"):  # a recurrent network: sums over t, checked term by term (verify_recurrent.py)
+        from .verify_recurrent import check_gradient as check_recurrent
+
+        return check_recurrent(d, param, formula, seed=seed, points=points, batched=batched)
     target = _target(d, param)
     namespace = fm.namespace(d, target.exclude)
     parsed = fm.parse(formula, namespace)
@@ -1328,6 +1333,8 @@ def network_loss_and_gradients(net, params: dict, data: dict) -> tuple:
     averaged: simple, and exactly what the derivation says.
     """
     d = _derivation(net)
+    if hasattr(d, "loss_and_gradients"):  # a recurrent network: sequences (m, T, n), a loop over t
+        return d.loss_and_gradients(params, data)
     network = d.network
     declared_params = {s.name: s for s in network.params}
     missing = sorted(set(declared_params) - set(params))
