@@ -1,0 +1,257 @@
+"""The usual mistakes in hand-derived formulas: a table, each row proposing repairs of the formula."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Optional
+
+import numpy as np
+
+from .. import formula as fm
+from ..errors import FormulaError
+from ..formula import name_node, text
+from .sampling import BATCH_SIZE, _matches
+
+
+# --------------------------------------------------------------------------
+# The usual mistakes: each a row proposing repairs of the formula
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class RepairContext:
+    namespace: fm.Namespace
+    batched: bool
+    shapes: dict  # path -> shape of that subtree at the first point (None: does not evaluate)
+    inside_sum: set  # paths inside a sum over the examples
+
+
+def _num(value) -> tuple:
+    return ("num", Fraction(value))
+
+
+def _scale(factor, tree):
+    return ("mul", "juxt", _num(factor), tree)
+
+
+def _negate(tree, ctx):
+    yield ("neg", tree), "the formula is minus the gradient"
+
+
+def _transpose_whole(tree, ctx):
+    shape = ctx.shapes.get(())
+    if shape is None or shape not in ((), (1, 1)):
+        yield ("T", tree), "the formula is the transpose of the gradient (dL/dW has the shape of W)"
+
+
+def _factor_two(tree, ctx):
+    yield _scale(2, tree), "the formula is half the gradient: a factor 2 is missing (d/du u^2 = 2u)"
+    yield _scale(Fraction(1, 2), tree), "the formula is twice the gradient: an extra factor 2"
+
+
+def _sum_vs_mean(tree, ctx):
+    if ctx.batched and fm.mentions(tree, ("sum",)):
+        yield ("div", tree, name_node("m", True)), \
+            "the formula sums over the batch but the loss is the batch mean: divide the sum by m"
+    if ctx.batched and fm.mentions(tree, ("mean",)):
+        yield ("mul", "juxt", name_node("m", True), tree), "the formula takes the mean over the batch where the sum is meant"
+
+
+def _factor_m(tree, ctx):
+    if ctx.batched:
+        yield ("div", tree, name_node("m", True)), "a factor 1/m is missing (the loss is the mean over the batch)"
+        yield ("mul", "juxt", name_node("m", True), tree), "an extra factor 1/m"
+
+
+def _matrix_paths(tree, ctx):
+    for path, node in fm.subtrees(tree):
+        shape = ctx.shapes.get(path)
+        if path and (shape is None or len(shape) == 2 and shape != (1, 1)):
+            yield path, node
+
+
+def _toggle(node):
+    return node[1] if node[0] == "T" else ("T", node)
+
+
+def _transposes(tree, ctx):
+    """Missing or misplaced transposes: one toggled, a product's factors swapped, two leaves toggled."""
+    for path, node in _matrix_paths(tree, ctx):
+        if node[0] == "T":
+            yield fm.replace(tree, path, node[1]), f"{text(node)} should be {text(node[1])}"
+        else:
+            yield fm.replace(tree, path, ("T", node)), f"{text(node)} should be {text(('T', node))}"
+    for path, node in fm.subtrees(tree):
+        if node[0] == "mul" and node[1] in ("matmul", "juxt", "star"):
+            swapped = ("mul", node[1], node[3], node[2])
+            yield fm.replace(tree, path, swapped), f"the factors are in the wrong order: {text(node)} should be {text(swapped)}"
+    leaves = [(p, n) for p, n in _matrix_paths(tree, ctx) if n[0] == "name" or (n[0] == "T" and n[1][0] == "name")]
+    for i, (p1, n1) in enumerate(leaves):
+        for p2, n2 in leaves[i + 1 :]:
+            if p2[: len(p1)] == p1 or p1[: len(p2)] == p2:
+                continue
+            repaired = fm.replace(fm.replace(tree, p1, _toggle(n1)), p2, _toggle(n2))
+            yield repaired, f"{text(n1)} should be {text(_toggle(n1))} and {text(n2)} should be {text(_toggle(n2))}"
+
+
+def _fprimes(ctx, batch_notation: bool):
+    """(layer, f'(z^[l]) tree) for every layer with an entrywise activation."""
+    out = []
+    for layer in sorted(ctx.namespace.layers):
+        tree = fm.fprime(ctx.namespace, layer)
+        if tree is not None:
+            if batch_notation:
+                tree = ("call", tree[1], 1, name_node(tree[3][1], True))
+            out.append((layer, tree))
+    return out
+
+
+def _missing_fprime(tree, ctx):
+    scalar = all(s in ((), (1, 1), None) for s in ctx.shapes.values())
+    for path, node in fm.subtrees(tree):
+        shape = ctx.shapes.get(path)
+        if scalar and path:
+            continue  # scalars commute: the whole formula is the only place to try
+        for _layer, fp in _fprimes(ctx, ctx.batched and path not in ctx.inside_sum):
+            z = ctx.namespace.names[fp[3][1]]
+            if scalar or shape == z.shape or (ctx.batched and shape is not None and path not in ctx.inside_sum
+                                              and len(shape) == 2 and shape[0] == z.shape[0] and shape[1] == BATCH_SIZE):
+                repaired = fm.replace(tree, path, ("mul", "hadamard", node, fp))
+                yield repaired, f"{text(node)} should be multiplied by {text(fp)}"
+
+
+def _derivative_calls(tree):
+    for path, node in fm.subtrees(tree):
+        if node[0] == "call" and (node[2] == 1 or node[1] == "step") and node[3][0] == "name":
+            yield path, node
+
+
+def _wrong_layer_fprime(tree, ctx):
+    for path, node in _derivative_calls(tree):
+        layer = ctx.namespace.layer_of(node[3][1])
+        for other, fp in _fprimes(ctx, node[3][-1] != node[3][1]):
+            if layer is not None and other != layer:
+                yield fm.replace(tree, path, fp), f"{text(node)} should be {text(fp)}"
+
+
+def _wrong_activation(tree, ctx):
+    for path, node in _derivative_calls(tree):
+        layer = ctx.namespace.layer_of(node[3][1])
+        if layer is None:
+            continue
+        for other, fp in _fprimes(ctx, node[3][-1] != node[3][1]):
+            if other == layer and fp[1] != node[1]:
+                fixed = ("call", fp[1], 1, node[3])
+                yield fm.replace(tree, path, fixed), f"{text(node)} should be {text(fixed)}"
+
+
+def _extra_fprime(tree, ctx):
+    for path, node in fm.subtrees(tree):
+        if node[0] != "mul":
+            continue
+        for keep, drop in ((2, 3), (3, 2)):
+            d = node[drop]
+            if d[0] == "call" and (d[2] == 1 or d[1] == "step"):
+                yield fm.replace(tree, path, node[keep]), \
+                    f"drop the factor {text(d)} (f' is already in the delta, or belongs to no layer here)"
+
+
+def _wrong_layer_values(tree, ctx):
+    """A value of another layer written where this layer's is meant: a2 (1 - a2) for a1 (1 - a1)."""
+    names = ctx.namespace.names
+    used = {n[1] for _, n in fm.subtrees(tree) if n[0] == "name"}
+
+    def group(entry):  # values that play the same part in another layer
+        return (entry.kind, "activation" if entry.role == "prediction" else entry.role)
+
+    for name in sorted(used):
+        entry = names[name]
+        if entry.kind not in ("forward", "adjoint") or entry.layer is None:
+            continue
+        for other in names.values():
+            if other.name != name and group(other) == group(entry) and other.layer not in (None, entry.layer) \
+                    and other.shape == entry.shape:
+                # Some occurrences may be right ((yhat - y) w2 yhat (1 - yhat) x): try every
+                # subset of them (few: formulas are short), all of them first.
+                places = [p for p, n in fm.subtrees(tree) if n[0] == "name" and n[1] == name]
+                subsets = [places] + ([list(c) for k in range(1, len(places)) for c in itertools.combinations(places, k)]
+                                      if len(places) <= 6 else [])
+                for subset in subsets:
+                    repaired = tree
+                    for p in subset:
+                        written = fm.at(tree, p)
+                        repaired = fm.replace(repaired, p, name_node(other.name, written[2] != written[1]))
+                    which = "" if len(subset) == len(places) else f" ({len(subset)} of its {len(places)} occurrences)"
+                    yield repaired, f"{name} should be {other.name}{which}"
+
+
+@dataclass(frozen=True)
+class Mistake:
+    key: str
+    title: str
+    repairs: Callable  # (tree, RepairContext) -> iterable of (repaired tree, sentence)
+
+
+# The table of the usual mistakes, most specific first; adding one is a row.
+MISTAKES = (
+    Mistake("sign", "sign error", _negate),
+    Mistake("layout", "wrong layout (dL/dW vs its transpose)", _transpose_whole),
+    Mistake("factor_2", "factor 2", _factor_two),
+    Mistake("sum_vs_mean", "sum vs mean over the batch", _sum_vs_mean),
+    Mistake("factor_m", "factor 1/m", _factor_m),
+    Mistake("transpose", "missing or misplaced transpose", _transposes),
+    Mistake("missing_fprime", "missing f'(z) factor", _missing_fprime),
+    Mistake("wrong_layer_fprime", "f' of the wrong layer", _wrong_layer_fprime),
+    Mistake("wrong_activation", "derivative of the wrong activation", _wrong_activation),
+    Mistake("extra_fprime", "extra f'(z) factor", _extra_fprime),
+    Mistake("wrong_layer", "a value of the wrong layer", _wrong_layer_values),
+)
+
+MAX_REPAIRS = 400  # candidate repairs tried per formula
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    key: str
+    title: str
+    message: str
+    repaired: Optional[str] = None  # the repaired formula, as text
+
+
+def _subtree_shapes(tree, point, exact) -> tuple:
+    """Shape of every subtree at one point (None where it does not evaluate), and the paths inside sums."""
+    shapes, inside = {}, set()
+    for path, node in fm.subtrees(tree):
+        in_sum = any(fm.at(tree, path[:k])[0] in ("sum", "mean") for k in range(len(path)))
+        if in_sum:
+            inside.add(path)
+        env = point.examples[0] if in_sum and point.examples else point.env
+        try:
+            value = fm.Evaluator(env, point.examples, exact)(node)
+            shapes[path] = value.shape if isinstance(value, np.ndarray) else ()
+        except (FormulaError, TypeError, ValueError):
+            shapes[path] = None
+    return shapes, inside
+
+
+def diagnose(tree, namespace, sample, evaluate, exact, batched) -> Optional[Diagnosis]:
+    shapes, inside = _subtree_shapes(tree, sample[0], exact)
+    ctx = RepairContext(namespace, batched, shapes, inside)
+    tried = 0
+    seen = {tree}
+    for mistake in MISTAKES:
+        for repaired, sentence in mistake.repairs(tree, ctx):
+            if repaired in seen:
+                continue
+            seen.add(repaired)
+            tried += 1
+            if tried > MAX_REPAIRS:
+                return None
+            try:
+                if _matches(repaired, sample, evaluate, exact):
+                    return Diagnosis(mistake.key, mistake.title, sentence, text(repaired))
+            except FormulaError:
+                continue
+    return None
