@@ -81,8 +81,22 @@ def add(*terms):
     if len(flat) == 1:
         return flat[0]
     if is_matrix(flat[0]):
-        return MatAdd(*flat)
+        flat = _collect_like_terms(flat)
+        return flat[0] if len(flat) == 1 else MatAdd(*flat)
     return sp.Add(*flat)
+
+
+def _collect_like_terms(terms: list) -> list:
+    """c1 M + c2 M -> (c1 + c2) M, in first-occurrence order (a weight decay's trace gives
+    its gradient as two equal shares, lambda/2 W + lambda/2 W, which the textbook writes lambda W)."""
+    coefficients: dict = {}
+    for term in terms:
+        c, rest = coefficient_split(term)
+        coefficients[rest] = coefficients.get(rest, sp.S.Zero) + c
+    if len(coefficients) == len(terms):
+        return terms
+    out = [scale(c, rest) for rest, c in coefficients.items() if c != 0]
+    return out or [zero_like(terms[0])]
 
 
 def coefficient_split(expr):

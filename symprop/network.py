@@ -82,6 +82,9 @@ class Network:
     ``loss`` is a scalar SymPy expression (or a 1x1 matrix expression);
     ``params`` the trainable symbols; ``inputs`` and ``targets`` the data of
     one example (column vectors, or Symbols for scalar networks).
+    ``hyperparams``: scalar Symbols that stay symbolic in the derivation (a
+    weight decay lambda, a temperature) and are numbers only when evaluated:
+    a sequence of Symbols, or a dict Symbol -> default value.
     """
 
     def __init__(
@@ -91,11 +94,13 @@ class Network:
         inputs: Sequence = (),
         targets: Sequence = (),
         name: str = "network",
+        hyperparams=(),
     ):
         self.name = name
         self.params = tuple(params)
         self.inputs = tuple(inputs)
         self.targets = tuple(targets)
+        self.hyperparams, self.hyperparam_defaults = _hyperparameters(hyperparams)
         self.loss = self._check_loss(loss)
         self._check_declarations()
         self.nodes = self._name_intermediates()
@@ -123,6 +128,18 @@ class Network:
 
         return derive(self)
 
+    def bind(self, values: dict) -> "Network":
+        """This network with its hyper-parameters replaced by numbers (``values`` by name, else the defaults)."""
+        numbers = {}
+        for sym in self.hyperparams:
+            value = values.get(sym.name, values.get(sym, self.hyperparam_defaults.get(sym.name)))
+            if value is None:
+                raise DeclarationError(
+                    f"the hyper-parameter {sym.name!r} has no value: give one, or declare a default "
+                    f"(hyperparams={{{sym.name}: 0.01}})")
+            numbers[sym] = sp.Float(float(value)) if not isinstance(value, (int, sp.Rational)) else sp.Rational(value)
+        return Network(self.loss.xreplace(numbers), self.params, self.inputs, self.targets, self.name)
+
     def __repr__(self):
         return (
             f"Network({self.name!r}, params={[p.name for p in self.params]}, "
@@ -146,8 +163,12 @@ class Network:
 
     def _check_declarations(self):
         seen = {}
-        for group, what in ((self.params, "parameter"), (self.inputs, "input"), (self.targets, "target")):
+        groups = ((self.params, "parameter"), (self.inputs, "input"), (self.targets, "target"),
+                  (self.hyperparams, "hyper-parameter"))
+        for group, what in groups:
             for sym in group:
+                if what == "hyper-parameter" and not isinstance(sym, sp.Symbol):
+                    raise DeclarationError(f"each hyper-parameter must be a scalar sympy Symbol, got {sp.sstr(sym)}")
                 if not isinstance(sym, (sp.Symbol, MatrixSymbol)):
                     raise DeclarationError(
                         f"each {what} must be a sympy Symbol or MatrixSymbol, got {sp.sstr(sym)} ({type(sym).__name__})"
@@ -177,7 +198,7 @@ class Network:
             if len(syms) > 1:
                 shapes = ", ".join(sorted(str(alg.shape_of(s) or "scalar") for s in syms))
                 raise InvalidNameError(f"the loss uses two different symbols named {name!r} (shapes {shapes})")
-        declared = set(self.declared)
+        declared = set(self.declared) | set(self.hyperparams)
         undeclared = sorted((s for s in free if s not in declared), key=lambda s: s.name)
         if undeclared:
             names = ", ".join(s.name for s in undeclared)
@@ -290,6 +311,21 @@ class Network:
             replacement[expr] = symbol
             nodes.append(Node(name, symbol, definition, role, layer, act))
         return nodes
+
+
+def _hyperparameters(hyperparams) -> tuple:
+    """(symbols, {name: default or None}) from a sequence of Symbols or a dict Symbol -> default."""
+    if isinstance(hyperparams, dict):
+        symbols = tuple(hyperparams)
+        defaults = {}
+        for sym, value in hyperparams.items():
+            if value is not None and not (isinstance(value, (int, float, sp.Number)) and not isinstance(value, bool)
+                                          and sp.Float(value).is_finite):
+                raise DeclarationError(f"the default of the hyper-parameter {sp.sstr(sym)} must be a finite number, got {value!r}")
+            defaults[getattr(sym, "name", str(sym))] = value
+        return symbols, defaults
+    symbols = tuple(hyperparams)
+    return symbols, {getattr(s, "name", str(s)): None for s in symbols}
 
 
 def _rebuild_dag(expr, finish=lambda node: node):

@@ -20,7 +20,7 @@ def _compile(derivation):
     if "evaluate" in cache:
         return cache["evaluate"]
     printer = NumPyPrinter()
-    declared = [s.name for s in derivation.network.declared]
+    declared = [s.name for s in derivation.network.declared + derivation.network.hyperparams]
     lines = [f"def _evaluate({', '.join(declared + ['eta'])}):", "    out = {}"]
     for step in derivation.steps:
         code = printer.doprint(step.expr)
@@ -65,7 +65,8 @@ def _as_array(name, value, sym):
 def evaluate(derivation, values: dict, learning_rate=None) -> dict:
     if not isinstance(values, dict):
         raise EvaluationError(f"values must be a dict of symbol (or name) -> number, got {type(values).__name__}")
-    known = {s.name for s in derivation.network.declared}
+    net = derivation.network
+    known = {s.name for s in net.declared + net.hyperparams}
     unknown = [str(k if isinstance(k, str) else getattr(k, "name", k)) for k in values]
     unknown = sorted(set(unknown) - known)
     if unknown:
@@ -77,6 +78,14 @@ def evaluate(derivation, values: dict, learning_rate=None) -> dict:
             args[sym.name] = _as_array(sym.name, _lookup(values, sym), sym)
         except KeyError:
             missing.append(sym.name)
+    for sym in net.hyperparams:  # a given number, else the declared default
+        try:
+            args[sym.name] = _as_array(sym.name, _lookup(values, sym), sym)
+        except KeyError:
+            if net.hyperparam_defaults.get(sym.name) is None:
+                missing.append(f"{sym.name} (a hyper-parameter without a default)")
+            else:
+                args[sym.name] = float(net.hyperparam_defaults[sym.name])
     if missing:
         raise EvaluationError(f"no value given for {', '.join(missing)}")
     eta = 0.0 if learning_rate is None else float(learning_rate)
