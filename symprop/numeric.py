@@ -54,12 +54,34 @@ def _as_array(name, value, sym):
         raise EvaluationError(f"the value of {name!r} is not finite: {value!r}")
     if isinstance(sym, sp.MatrixSymbol):
         shape = tuple(int(d) for d in sym.shape)
-        if arr.size != shape[0] * shape[1] or (arr.ndim == 2 and arr.shape != shape and arr.shape != shape[::-1]):
-            raise EvaluationError(f"{name!r} has shape {shape} but the value given has shape {arr.shape}")
+        check_shape(name, arr.shape, shape)
         return arr.reshape(shape)
     if arr.size != 1:
         raise EvaluationError(f"{name!r} is a scalar but the value given has shape {arr.shape}")
     return float(arr.reshape(-1)[0])
+
+
+def shape_text(shape) -> str:
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "×".join(str(k) for k in shape) if shape else "a scalar"
+
+
+def check_shape(name: str, given: tuple, declared: tuple, what: str = "the network declares"):
+    """A value must have its declared shape, or (n,) for (n, 1) (1x1: any single number).
+
+    Never reshaped otherwise: a transposed matrix reshaped to fit scrambles its
+    entries silently, so it is refused, with the hint when the transpose fits.
+    """
+    given, declared = tuple(given), tuple(declared)
+    if given == declared or (declared[1:] == (1,) and given == declared[:1]):
+        return
+    if declared == (1, 1) and int(np.prod(given, dtype=np.int64)) == 1:
+        return
+    if len(given) == 2 and given == declared[::-1]:
+        raise EvaluationError(f"{name} is {shape_text(given)}, {what} {shape_text(declared)}: transposed?")
+    raise EvaluationError(f"{name!r} has shape {given}, {what} {declared}"
+                          + (" (a (n,) vector stands only for an (n, 1) column)" if len(given) == 1 else ""))
 
 
 def evaluate(derivation, values: dict, learning_rate=None) -> dict:

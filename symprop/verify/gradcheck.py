@@ -11,6 +11,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import EvaluationError
+from .patterns import Pattern, layer_of_name, layer_pattern, non_finite_pattern, shape_pattern, value_pattern
 
 
 RTOL = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-3}  # directional tests vs differences
@@ -46,13 +47,14 @@ class ParamCheck:
     method: str = ""  # joint directions | own direction | entries | derived reference
     entries: list = field(default_factory=list)
     note: str = ""
+    pattern: Optional[Pattern] = None  # how it is wrong, when the numbers show it (patterns.py)
 
 
 class GradcheckReport(Mapping):
     """Per parameter verdicts: ``report["W1"].ok``; ``print(report)`` shows the table."""
 
     def __init__(self, checks: dict, *, reference: str, dtype, loss_evaluations: int, backward_calls: int,
-                 seconds: float, step: Optional[float] = None, rtol: Optional[float] = None, notes=()):
+                 seconds: float, step: Optional[float] = None, rtol: Optional[float] = None, notes=(), patterns=()):
         self.checks = checks
         self.reference = reference
         self.dtype = np.dtype(dtype)
@@ -62,6 +64,7 @@ class GradcheckReport(Mapping):
         self.step = step
         self.rtol = rtol
         self.notes = list(notes)
+        self.patterns = list(patterns)  # across parameters: an error propagating down the layers
 
     def __getitem__(self, name) -> ParamCheck:
         return self.checks[name]
@@ -103,7 +106,9 @@ class GradcheckReport(Mapping):
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         table = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
         notes = [f"  note: {n}" for n in self.notes] + [f"  {c.name}: {c.note}" for c in self.checks.values() if c.note]
-        return "\n".join([head, "  " + detail, *table, *notes])
+        named = [f"  {c.name}: pattern {c.pattern}" for c in self.checks.values() if c.pattern is not None]
+        named += [f"  pattern {p}" for p in self.patterns]
+        return "\n".join([head, "  " + detail, *table, *named, *notes])
 
     def __repr__(self):
         return f"<GradcheckReport ok={self.ok} failed={self.failed}>"
@@ -153,13 +158,14 @@ def _check_data(data) -> dict:
     return out
 
 
-def _call_backward(backward, params, data) -> dict:
+def _call_backward(backward, params, data, batch_size: Optional[int] = None) -> tuple:
+    """The claimed gradients, and verdicts for those that cannot be compared (wrong shape, NaN/inf)."""
     result = backward(dict(params), **data)
     if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], Mapping):
         result = result[1]  # (loss, grads), as the generated modules return
     if not isinstance(result, Mapping):
         raise EvaluationError(f"backward must return a dict of parameter name -> gradient, got {type(result).__name__}")
-    grads = {}
+    grads, problems = {}, {}
     missing = []
     for name, p in params.items():
         key = name if name in result else ("d" + name if "d" + name in result else None)
@@ -170,17 +176,37 @@ def _call_backward(backward, params, data) -> dict:
             g = np.asarray(result[key], dtype=np.float64)
         except (TypeError, ValueError) as exc:
             raise EvaluationError(f"the gradient of {name!r} is not an array of numbers: {exc}") from None
+        if g.shape != p.shape and _same_vector(g.shape, p.shape):
+            g = g.reshape(p.shape)  # (n,) for (n, 1): the same vector
         if g.shape != p.shape:
-            hint = " (same size: reshape it)" if g.size == p.size else ""
-            raise EvaluationError(f"the gradient of {name!r} has shape {g.shape} but the parameter has shape {p.shape}{hint}")
-        if not np.all(np.isfinite(g)):
-            raise EvaluationError(f"the gradient of {name!r} contains non-finite values")
-        grads[name] = g
+            problems[name] = _unusable(name, p, g, shape_pattern(name, g.shape, p.shape, batch_size))
+        elif not np.all(np.isfinite(g)):
+            problems[name] = _unusable(name, p, g, non_finite_pattern(name, g))
+        else:
+            grads[name] = g
     if missing:
         raise EvaluationError(
             f"backward returned no gradient for {', '.join(missing)}; it returned keys {sorted(map(str, result))}"
         )
-    return grads
+    return grads, problems
+
+
+def _same_vector(a: tuple, b: tuple) -> bool:
+    """(n,) and (n, 1) or (1, n), or two single numbers: the same vector whatever the reading."""
+    if int(np.prod(a)) != int(np.prod(b)):
+        return False
+    if int(np.prod(a)) == 1:
+        return True
+    if len(a) == len(b):
+        return False
+    one_d, two_d = (a, b) if len(a) == 1 else (b, a)
+    return len(one_d) == 1 and len(two_d) == 2 and 1 in two_d
+
+
+def _unusable(name, p, g, pattern: Pattern) -> ParamCheck:
+    note = pattern.message if pattern.key == "shape" else ""
+    return ParamCheck(name, p.shape, False, math.inf, math.inf, method="not compared", note=note,
+                      pattern=None if pattern.key == "shape" else pattern)
 
 
 class _CountedLoss:
@@ -333,13 +359,13 @@ class _Checker:
         """One direction for all parameters, weighted so that each parameter's share of
         the directional derivative is about the same size: a wrong gradient of a small
         bias is not drowned by a large weight matrix's share."""
-        share = {n: self.scale[n] * self.grad_norm[n] for n in self.params}
+        share = {n: self.scale[n] * self.grad_norm[n] for n in self.grads}
         largest = max(share.values()) if share else 0.0
         floor = WEIGHT_FLOOR[self.dtype] * largest
         positive = [s for s in share.values() if s > 0]
         target = max(min(positive), floor) if positive else 1.0
         deltas = {}
-        for n in self.params:
+        for n in self.grads:
             weight = min(1.0, target / share[n]) if share[n] > 0 else 1.0
             deltas[n] = self.signs(n, self.h * self.scale[n] * weight)
         return deltas
@@ -366,7 +392,8 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 
 def gradcheck(backward, params, data=None, *, loss=None, net=None, mode: str = "fast", seed: int = 0,
               directions: int = 2, max_entries: int = 8, rtol: Optional[float] = None,
-              step: Optional[float] = None) -> GradcheckReport:
+              step: Optional[float] = None, layout=None, names: Optional[dict] = None,
+              hyperparams: Optional[dict] = None, reduction: str = "mean") -> GradcheckReport:
     """Check hand-written backward code: ``backward(params, **data) -> {name: gradient}``.
 
     Reference: ``loss=my_loss`` (``my_loss(params, **data) -> float``; central
@@ -390,6 +417,19 @@ def gradcheck(backward, params, data=None, *, loss=None, net=None, mode: str = "
     for float64 gradients, 1e-3 for float32 ones (the loss is then evaluated
     at float64 points), 2e-2 when the loss itself computes in float32; plus
     the loss's round-off, 32 eps |L|.
+
+    With ``net=``: ``layout="in_out"`` (or ``{"W1": "in_out"}``) for weights
+    stored (in, out), the transposes of the declared (out, in), as in
+    batch-first code that computes ``X @ W`` (without it such weights are
+    refused with "transposed?", never reshaped); ``names={"X": "x", ...}``
+    maps your names to the network's; integer class labels are accepted for
+    one-hot targets; ``hyperparams={"lamda": 1e-3}`` gives the network's
+    hyper-parameters; ``reduction="sum"`` when your loss sums over the batch.
+
+    A wrong gradient gets, when the numbers show it, a named pattern (sign,
+    constant factor and its likely cause, transpose, bias summed over the
+    wrong axis, regularisation term, NaN/inf; across parameters an error that
+    propagates down the layers): ``report["W1"].pattern``, ``report.patterns``.
     """
     if not callable(backward):
         raise EvaluationError("backward must be a function backward(params, **data) -> dict of gradients")
@@ -406,10 +446,14 @@ def gradcheck(backward, params, data=None, *, loss=None, net=None, mode: str = "
     if net is not None:
         from .reference import _against_network  # it builds on this module
 
-        return _against_network(backward, params, data, net, dtype, rtol, started)
+        return _against_network(backward, params, data, net, dtype, rtol, started, layout=layout, names=names,
+                                hyperparams=hyperparams, reduction=reduction)
+    if layout is not None or names is not None or hyperparams is not None or reduction != "mean":
+        raise EvaluationError("layout=, names=, hyperparams= and reduction= describe the network: they need net=")
     if not callable(loss):
         raise EvaluationError("loss must be a function loss(params, **data) -> float")
-    grads = _call_backward(backward, params, data)
+    batch_size = _batch_size(data)
+    grads, problems = _call_backward(backward, params, data, batch_size)
     counted = _CountedLoss(loss, data)
     checker = _Checker(counted, params, grads, step, rtol, seed)
     notes = []
@@ -421,7 +465,7 @@ def gradcheck(backward, params, data=None, *, loss=None, net=None, mode: str = "
         rng = np.random.default_rng(seed + 1)
         moved_params = {n: _readonly((p + 1e-3 * checker.scale[n] * rng.standard_normal(p.shape)).astype(p.dtype))
                         for n, p in params.items()}
-        grads = _call_backward(backward, moved_params, data)
+        grads, problems = _call_backward(backward, moved_params, data, batch_size)
         backward_calls += 1
         checker = _Checker(counted, moved_params, grads, step, rtol, seed + 1)
         checks, moved = _run_checks(checker, mode, directions, max_entries, notes)
@@ -433,16 +477,46 @@ def gradcheck(backward, params, data=None, *, loss=None, net=None, mode: str = "
         notes.append("the loss computes in float32: differences and tolerances are float32's")
     elif checker.param_dtype == np.float32:
         notes.append("float32 parameters: the loss was evaluated at float64 points; tolerance for float32 gradients")
+    for name, check in checks.items():
+        if not check.ok and check.entries and check.pattern is None:  # the entries checked show how it is wrong
+            expected = np.array([e.expected for e in check.entries])
+            got = np.array([e.got for e in check.entries])
+            check.pattern = value_pattern(expected, got, rtol=max(100 * checker.rtol, 1e-4), batch_size=batch_size)
+    checks = {name: checks[name] if name in checks else problems[name] for name in params}
     return GradcheckReport(
         checks, reference="central differences of loss", dtype=checker.param_dtype, loss_evaluations=counted.count,
         backward_calls=backward_calls, seconds=time.perf_counter() - started,
-        step=checker.h, rtol=checker.rtol, notes=notes,
+        step=checker.h, rtol=checker.rtol, notes=notes, patterns=_across(checks, {n: layer_of_name(n) for n in params}),
     )
 
 
+def _batch_size(data: dict) -> Optional[int]:
+    """The examples in the batch: the common first axis of the data arrays, if there is one."""
+    sizes = {a.shape[0] for a in data.values() if a.ndim >= 1}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def _across(checks: dict, layers: dict) -> list:
+    """Patterns across parameters (an error propagating down), and "only the bias" within a layer."""
+    wrong = [c for c in checks.values() if not c.ok]
+    if wrong and all(c.pattern is not None for c in wrong) and len({c.pattern.key for c in wrong}) == 1:
+        return []  # one pattern names every wrong gradient (a factor, a sign, NaN): the layers add nothing
+    pattern = layer_pattern({n: c.ok for n, c in checks.items()}, layers)
+    for name, check in checks.items():
+        layer = layers.get(name)
+        if check.ok or check.pattern is not None or layer is None or len(check.shape) > 2 or \
+                (len(check.shape) == 2 and 1 not in check.shape):
+            continue
+        same_layer = [n for n, k in layers.items() if k == layer and n != name]
+        if same_layer and all(checks[n].ok for n in same_layer):
+            check.pattern = Pattern("only_bias", f"only the bias of layer {layer} is wrong, its weights are right: "
+                                                 "is it summed over the examples (axis 0 of batch-first arrays)?")
+    return [pattern] if pattern is not None else []
+
+
 def _run_checks(checker: _Checker, mode, directions, max_entries, notes) -> tuple:
-    """Per parameter checks, and whether the point itself sits on a kink."""
-    params = checker.params
+    """Per parameter checks (of the gradients that can be compared), and whether the point sits on a kink."""
+    params = {name: checker.params[name] for name in checker.grads}
     if mode == "full":
         checks = {}
         for name in params:
