@@ -140,6 +140,9 @@ def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed:
         derived=sympy_text(derived_expr) if derived_expr is not None else "?", points=count, exact=exact,
     )
 
+    if d.network.loss_reading:
+        result.notes.append(d.network.loss_reading)
+
     def evaluate(tree, point):
         return fm.Evaluator(point.env, point.examples, exact)(tree)
 
