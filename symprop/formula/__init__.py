@@ -53,6 +53,7 @@ The package, one module a concern:
 
 from .evaluate import Evaluator, Ones, _exact, _numpy_functions, _scalar_like, _shape, _shape_text, product_rule
 from .functions import ELEMENTARY_FUNCTIONS, function_words
+from .conventions import NUMBERINGS, Convention, Numbering, numbering
 from .names import Name, Namespace, namespace
 from .parser import Formula, parse
 from .sympy_form import NotSymbolic, from_sympy, to_sympy
@@ -60,6 +61,7 @@ from .tokens import MAX_DEPTH, MAX_DIGITS, MAX_EXPONENT, MAX_LENGTH, MAX_TOKENS,
 from .tree import FormulaShapeError, at, call, children, fprime, mentions, name_node, replace, subtrees, text
 
 __all__ = [
+    "Convention", "NUMBERINGS", "Numbering", "numbering",
     "ELEMENTARY_FUNCTIONS", "Evaluator", "Formula", "FormulaShapeError", "MAX_DEPTH", "MAX_DIGITS", "MAX_EXPONENT",
     "MAX_LENGTH", "MAX_TOKENS", "Name", "Namespace", "NotSymbolic", "Ones", "Token", "at", "call", "children", "fprime",
     "from_sympy", "function_words", "mentions", "name_node", "namespace", "parse", "product_rule", "replace",

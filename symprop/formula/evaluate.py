@@ -8,7 +8,7 @@ import sympy as sp
 from .. import ops
 from ..errors import FormulaError
 from .functions import ELEMENTARY_FUNCTIONS, _rule
-from .tree import FormulaShapeError, text
+from .tree import FormulaShapeError, children, subtrees, text
 
 
 # ==========================================================================
@@ -74,6 +74,29 @@ class Ones:
         self.transposed = transposed
 
 
+def free_indices(tree) -> tuple:
+    """The component indices not bound by a sum over them, sorted."""
+    free = set()
+
+    def walk(node, bound):
+        if node[0] == "entry":
+            free.update(i for i in node[2] if i not in bound)
+        if node[0] == "isum":
+            walk(node[2], bound | {node[1]})
+            return
+        for _, child in children(node):
+            walk(child, bound)
+
+    walk(tree, frozenset())
+    return tuple(sorted(free))
+
+
+def _index_length(shape, position, count) -> int:
+    if count == 2:
+        return shape[position]
+    return shape[0] if shape[1] == 1 else shape[1]
+
+
 def _shape(v) -> tuple:
     if isinstance(v, np.ndarray):
         return v.shape
@@ -118,17 +141,22 @@ class Evaluator:
     """Evaluate a tree: NumPy floats (matrices are 2-D arrays), or exact SymPy numbers for scalar networks.
 
     ``env`` maps names to values; ``examples`` (batched formulas) is one such
-    mapping per example, used inside sums over the batch.
+    mapping per example, used inside sums over the batch.  A formula in
+    components (delta_j a_k) is evaluated at every value of its free indices:
+    ``index_order`` says which index runs over the rows (default: alphabetical).
     """
 
-    def __init__(self, env: dict, examples=None, exact: bool = False):
+    def __init__(self, env: dict, examples=None, exact: bool = False, index_order=None):
         self.env = env
         self.examples = examples
         self.exact = exact
         self.in_sum = False
+        self.index_order = tuple(index_order or ())
+        self.indices = {}  # component index -> its current value
 
     def __call__(self, tree):
-        value = self.eval(tree)
+        free = free_indices(tree)
+        value = self.components(tree, free) if free else self.eval(tree)
         if isinstance(value, Ones):
             raise FormulaShapeError("cannot tell the length of the ones vector: use it in a product, as in Delta1 @ ones")
         return value
@@ -263,6 +291,102 @@ class Evaluator:
                 return f(arg)
             value = table["derivatives"][name](arg, f(arg))
             return np.broadcast_to(value, np.shape(arg)).astype(float) if isinstance(arg, np.ndarray) else float(value)
+
+    # components ------------------------------------------------------------
+    def components(self, tree, free):
+        """The matrix (or column) of a formula in components: entry [j, k] at j, k."""
+        if len(free) > 2:
+            raise FormulaShapeError(f"the formula has {len(free)} free indices ({', '.join(free)}); a gradient has at most two")
+        order = [i for i in self.index_order if i in free] + sorted(i for i in free if i not in self.index_order)
+        ranges = self.index_ranges(tree)
+        shape = (ranges[order[0]], ranges[order[1]] if len(order) == 2 else 1)
+        out = np.zeros(shape)
+        for row in range(shape[0]):
+            for col in range(shape[1]):
+                self.indices = {order[0]: row} | ({order[1]: col} if len(order) == 2 else {})
+                value = self.eval(tree)
+                if isinstance(value, np.ndarray) and value.size != 1:
+                    raise FormulaShapeError(f"in components, {text(tree)} must be a number at each index, "
+                                            f"not a {_shape_text(value.shape)} matrix")
+                out[row, col] = float(np.asarray(value).reshape(-1)[0])
+        self.indices = {}
+        return out
+
+    def index_ranges(self, tree) -> dict:
+        """index -> how many values it takes, from the vectors and matrices it indexes (checked to agree)."""
+        ranges, seen = {}, {}
+        for _, node in subtrees(tree):
+            if node[0] != "entry":
+                continue
+            try:
+                shape = _shape(self.eval(node[1]))
+            except FormulaError:
+                shape = None
+            if not shape:
+                continue
+            for position, index in enumerate(node[2]):
+                n = _index_length(shape, position, len(node[2]))
+                if index in ranges and ranges[index] != n:
+                    raise FormulaShapeError(f"the index {index} runs over {ranges[index]} values in {seen[index]} but "
+                                            f"over {n} in {text(node)}")
+                ranges[index], seen[index] = n, text(node)
+        return ranges
+
+    def _entry(self, node):
+        _, name, indices = node
+        value = self.eval(name)
+        if not isinstance(value, np.ndarray):
+            return value
+        missing = [i for i in indices if i not in self.indices]
+        if missing:
+            raise FormulaShapeError(f"the index {missing[0]} in {text(node)} is neither summed nor free here")
+        at = [self.indices[i] for i in indices]
+        if len(at) == 2:
+            if at[0] >= value.shape[0] or at[1] >= value.shape[1]:
+                raise FormulaShapeError(f"{text(node)}: the indices run past its {_shape_text(value.shape)} entries")
+            return value[at[0], at[1]]
+        flat = value.reshape(-1) if 1 in value.shape else None
+        if flat is None:
+            raise FormulaShapeError(f"{text(node)}: a {_shape_text(value.shape)} matrix needs two indices")
+        if at[0] >= flat.size:
+            raise FormulaShapeError(f"{text(node)}: the index runs past its {flat.size} entries")
+        return flat[at[0]]
+
+    def _isum(self, node):
+        _, index, body = node
+        n = self.index_ranges(body).get(index)
+        if n is None:
+            raise FormulaShapeError(f"cannot tell how far the sum over {index} runs")
+        outer = self.indices.get(index)
+        total = 0.0
+        for k in range(n):
+            self.indices[index] = k
+            total = total + self.eval(body)
+        if outer is None:
+            self.indices.pop(index, None)
+        else:
+            self.indices[index] = outer
+        return total
+
+    # NumPy reductions and products ---------------------------------------------
+    def _reduce(self, node):
+        _, how, axis, keepdims, arg = node
+        a = self.eval(arg)
+        if isinstance(a, Ones):
+            raise FormulaShapeError(f"cannot tell the length of the ones vector in {text(node)}")
+        if not isinstance(a, np.ndarray):
+            return a
+        f = np.sum if how == "sum" else np.mean
+        if axis is None:
+            return float(f(a))
+        v = f(a, axis=axis, keepdims=True)
+        return v if keepdims else v.reshape(1, -1)  # a 1-D result, which NumPy broadcasts as a row
+
+    def _outer(self, node):
+        a, b = self.eval(node[1]), self.eval(node[2])
+        if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray):
+            return a * b
+        return np.outer(a.reshape(-1), b.reshape(-1))
 
     def _exact_call(self, name, order, arg):
         if name == "softmax":

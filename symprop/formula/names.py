@@ -9,6 +9,7 @@ from typing import Optional
 import sympy as sp
 
 from .. import algebra as alg
+from .conventions import Convention
 
 
 # ==========================================================================
@@ -19,7 +20,7 @@ from .. import algebra as alg
 @dataclass(frozen=True)
 class Name:
     name: str  # the network's identifier: W1, x, z1, delta1, yhat, m
-    kind: str  # parameter | input | target | forward | adjoint | count
+    kind: str  # parameter | input | target | hyper | forward | adjoint | count
     shape: tuple  # () for scalars
     layer: Optional[int] = None
     symbol: object = None
@@ -34,9 +35,16 @@ class Namespace:
     batch_aliases: dict = field(default_factory=dict)  # batch-matrix name (X, Delta1) -> canonical name
     layers: dict = field(default_factory=dict)  # layer -> (activation registry name, pre-activation name)
     numbered: bool = True  # names carry layer numbers (z1, a1) rather than z, a
+    layered: dict = field(default_factory=dict)  # (group w|b|z|a|delta|da, layer) -> canonical name (a0 = x)
+    adjoints: dict = field(default_factory=dict)  # canonical name -> the name of its adjoint (z1 -> delta1, a1 -> da1)
+    excluded: frozenset = frozenset()  # adjoints the formula may not use (the target and those computed from it)
+    convention: Convention = field(default_factory=Convention)
 
     def lookup(self, word: str):
         """(canonical name, written in batch notation) or None."""
+        mapped = dict(self.convention.names).get(word)
+        if mapped is not None and mapped != word:
+            return self.lookup(mapped)
         if word in self.names and word != "m":
             return word, False
         if word == "m" and "m" in self.names:
@@ -60,8 +68,15 @@ class Namespace:
                 return layer
         return None
 
+    def group_of(self, name: str):
+        """(group, layer) of a layered name, or None."""
+        return next((key for key, n in self.layered.items() if n == name), None)
 
-def namespace(derivation, exclude=()) -> Namespace:
+    def depth(self) -> int:
+        return max((layer for _, layer in self.layered), default=0)
+
+
+def namespace(derivation, exclude=(), convention: Optional[Convention] = None) -> Namespace:
     """The names a formula about ``derivation``'s network may use.
 
     Parameters, inputs and targets; every forward value (z1, a1, yhat, L);
@@ -72,15 +87,18 @@ def namespace(derivation, exclude=()) -> Namespace:
 
     net = derivation.network
     names = {}
-    for group, kind in ((net.params, "parameter"), (net.inputs, "input"), (net.targets, "target")):
+    for group, kind in ((net.params, "parameter"), (net.inputs, "input"), (net.targets, "target"),
+                        (net.hyperparams, "hyper")):
         for s in group:
-            names[s.name] = Name(s.name, kind, alg.shape_of(s), None, s, kind != "parameter")
-    layers = {}
+            names[s.name] = Name(s.name, kind, alg.shape_of(s), None, s, kind in ("input", "target"))
+    layers, adjoints = {}, {}
     for step in derivation.steps:
         if step.kind in ("forward", "loss"):
             names[step.name] = Name(step.name, "forward", step.shape, step.layer, step.symbol, True, step.role)
-        elif step.kind == "adjoint" and step.name not in exclude:
-            names[step.name] = Name(step.name, "adjoint", step.shape, step.layer, step.symbol, True, step.role)
+        elif step.kind == "adjoint":
+            adjoints[step.of] = step.name
+            if step.name not in exclude:
+                names[step.name] = Name(step.name, "adjoint", step.shape, step.layer, step.symbol, True, step.role)
     for node in net.nodes:
         if node.role == "pre-activation":
             act = next((n for n in net.nodes if n.layer == node.layer and n.activation), None)
@@ -95,6 +113,10 @@ def namespace(derivation, exclude=()) -> Namespace:
             aliases[f"a{entry.layer}" if numbered else "a"] = name
     if len(net.inputs) == 1 and net.inputs[0].name != "a0":
         aliases["a0"] = net.inputs[0].name
+    for name, entry in names.items():  # Greek hyper-parameters: \lambda for lamda (or lam, lmbda)
+        if entry.kind == "hyper":
+            for word in _greek_words(name):
+                aliases.setdefault(word, name)
     for alias in list(aliases):
         if alias in names:
             del aliases[alias]
@@ -110,4 +132,46 @@ def namespace(derivation, exclude=()) -> Namespace:
             batch = batch_name(alias)
             if batch not in names and batch not in batch_aliases:
                 batch_aliases[batch] = name
-    return Namespace(names, aliases, batch_aliases, layers, numbered)
+    layered = _layered_names(net, names, adjoints)
+    return Namespace(names, aliases, batch_aliases, layers, numbered, layered, adjoints, frozenset(exclude),
+                     convention or Convention())
+
+
+# Short spellings of Greek letters in identifiers (lambda is a Python keyword).
+_GREEK_SPELLINGS = {"lambda": ("lam", "lamda", "lmbda", "lambd", "lambda_", "reg"), "epsilon": ("eps",),
+                    "alpha": ("alp",), "gamma": ("gam",), "beta": ("bet",)}
+
+
+def _greek_words(name: str) -> list:
+    """The Greek words a hyper-parameter's name stands for: lamda -> lambda, tau -> tau."""
+    from .tokens import _GREEK
+
+    words = [g for g, spellings in _GREEK_SPELLINGS.items() if name in spellings]
+    latex = sp.latex(sp.Symbol(name))
+    if latex.startswith("\\") and latex[1:] in _GREEK:
+        words.append(latex[1:])
+    return words
+
+
+def _layered_names(net, names: dict, adjoints: dict) -> dict:
+    """(group, layer) -> canonical name: W/b by the layer whose pre-activation uses them, z, a (a0 = x), delta, da."""
+    layered = {}
+    depth = 0
+    for node in net.nodes:
+        if node.layer is None:
+            continue
+        depth = max(depth, node.layer)
+        if node.role == "pre-activation":
+            layered[("z", node.layer)] = node.name
+            for p in net.params:
+                if p in node.definition.free_symbols and not p.name.startswith("_"):
+                    group = "b" if alg.shape_of(p)[1:] == (1,) or (alg.shape_of(p) == () and p.name[:1].lower() == "b") else "w"
+                    layered.setdefault((group, node.layer), p.name)
+        elif node.activation is not None:
+            layered[("a", node.layer)] = node.name
+    if len(net.inputs) == 1:
+        layered[("a", 0)] = net.inputs[0].name
+    for (group, layer), name in list(layered.items()):
+        if group in ("z", "a") and name in adjoints:
+            layered[("delta" if group == "z" else "da", layer)] = adjoints[name]
+    return layered

@@ -9,11 +9,14 @@ import sympy as sp
 
 from ..errors import FormulaError
 from .functions import ELEMENTARY_FUNCTIONS, function_words
-from .latex import LatexCommands
+from .conventions import layer_number
+from .latex import LOSS_WORDS, LatexCommands
+from .numpy_text import NumpyCalls
+from .scripts import NameScripts
 from .names import Namespace
 from .sympy_form import from_sympy
 from .tokens import (
-    _COMPARISONS, _PRODUCT_COMMANDS, _TRANSPOSE_COMMANDS, _WORD_COMMANDS, MAX_DEPTH, MAX_EXPONENT, Token, tokenize,
+    _COMPARISONS, _PRODUCT_COMMANDS, MAX_DEPTH, Token, tokenize,
 )
 from .tree import call, mentions, name_node, subtrees, text
 
@@ -32,6 +35,8 @@ class Formula:
     # operators (a ⊙ b c = a ⊙ (b c)), then everything left to right
     # (a b ⊙ c d = ((a b) ⊙ c) d).  The first whose shapes fit is used.
     readings: tuple = ()
+    lhs: str = ""  # the left-hand side of an equation ("dW1 = ..."), as written
+    index_order: tuple = ()  # component indices in the order of the left-hand side (w_{jk}: j the row)
 
     @property
     def text(self) -> str:
@@ -44,18 +49,52 @@ def parse(source, namespace_: Namespace) -> Formula:
         tree = from_sympy(source, namespace_)
         return Formula(tree, sp.sstr(source), mentions(tree, ("sum", "mean")) or _uses_m(tree), (tree,))
     tokens = tokenize(source)
+    lhs, tokens = _equation(tokens, source)
     parser = _Parser(tokens, namespace_)
     tree = parser.parse()
     flat = _Parser(tokens, namespace_, juxtaposition_first=False).parse()
     readings = (tree,) if flat == tree else (tree, flat)
-    return Formula(tree, source, parser.batch or mentions(tree, ("sum", "mean")) or _uses_m(tree), readings)
+    batch = parser.batch or mentions(tree, ("sum", "mean")) or _uses_m(tree)
+    return Formula(tree, source, batch, readings, lhs.strip(), _lhs_indices(lhs))
+
+
+def _equation(tokens, source) -> tuple:
+    """An equation's left-hand side (text) and the tokens of its right-hand side; ("", tokens) without one."""
+    depth = 0
+    for k, tok in enumerate(tokens):
+        if tok.kind == "op" and tok.text in "([{":
+            depth += 1
+        elif tok.kind == "op" and tok.text in ")]}":
+            depth -= 1
+        elif tok.kind == "op" and tok.text == "=" and depth == 0:
+            if k == 0 or tokens[k + 1].kind == "end":
+                raise FormulaError("an equation needs both sides: dW1 = <formula>")
+            rest = [Token(t.kind, t.text, t.pos) for t in tokens[k + 1:]]
+            if any(t.kind == "op" and t.text == "=" for t in rest):
+                raise FormulaError("only one '=' is allowed: dW1 = <formula>")
+            return source[: tok.pos], rest
+    return "", tokens
+
+
+def _lhs_indices(lhs: str) -> tuple:
+    """The component indices of a left-hand side, in order: dC/dw^l_{jk} -> (j, k)."""
+    import re
+
+    from .scripts import INDEX_LETTERS
+
+    found = []
+    for group in re.findall(r"_\{?\s*([A-Za-z](?:\s*,?\s*[A-Za-z])?)\s*\}?", lhs):
+        letters = [c for c in group if c.isalpha()]
+        if letters and all(c in INDEX_LETTERS for c in letters):
+            found += [c for c in letters if c not in found]
+    return tuple(found)
 
 
 def _uses_m(tree) -> bool:
     return any(n[0] == "name" and n[1] == "m" for _, n in subtrees(tree))
 
 
-class _Parser(LatexCommands):
+class _Parser(NameScripts, LatexCommands, NumpyCalls):
     def __init__(self, tokens, namespace_: Namespace, juxtaposition_first: bool = True):
         self.juxtaposition_first = juxtaposition_first
         self.tokens = tokens
@@ -183,6 +222,8 @@ class _Parser(LatexCommands):
                 self.next()
                 self.next()
                 node = ("T", node)
+            elif self.is_op(".") and self.peek(1).kind == "ident" and self.is_op("(", 2):
+                node = self.parse_method(node)  # a.dot(b), a.sum(axis=0)
             elif self.is_op("_") and node[0] == "num" and node[1] == 1:
                 node = self.parse_indicator_subscript()
             elif self.is_op("'"):
@@ -286,6 +327,11 @@ class _Parser(LatexCommands):
             self.next()
             self.next()
             word = joined
+        if word == "np" and self.is_op(".") and self.peek(1).kind == "ident" and not self.ns.lookup(word):
+            return self.parse_numpy(tok)
+        if word[:1] == "d" and self.is_op("/") and self.peek(1).kind == "ident" and self.peek(1).text[:1] == "d" \
+                and word[1:] in LOSS_WORDS:
+            return self.parse_d_over_d(tok)  # dL/dz1
         if word in ("sum", "mean") and self.is_op("("):
             self.batch = True
             return (word, self.parse_group())
@@ -305,7 +351,7 @@ class _Parser(LatexCommands):
         return word.lower() in self.functions
 
     def is_generic_f(self, word) -> bool:
-        return word == "f" and not self.ns.lookup("f")
+        return word in GENERIC_FUNCTIONS and not self.ns.lookup(word)
 
     def split_word(self, word, tok):
         """wx -> w x, when the pieces are all names of the network (longest pieces first)."""
@@ -327,155 +373,6 @@ class _Parser(LatexCommands):
         self.batch = self.batch or batch
         return name_node(name, batch)
 
-    def parse_name(self, base, tok):
-        """A name and its scripts: W^{[2]}, W_2, a^{[1](i)}, delta_1, y_hat, W^{[2]\\top}."""
-        layer = None
-        after = []  # transposes and powers, applied once the name is known
-        while self.is_op("_") or self.is_op("^"):
-            if self.is_op("_"):
-                self.next()
-                sub = self.script_word()
-                if self.ns.lookup(f"{base}_{sub}"):
-                    base = f"{base}_{sub}"
-                elif sub.isdigit():
-                    layer = sub
-                elif sub == "hat":
-                    base += "hat"
-                elif sub in ("i", "j", "k", "n"):
-                    pass  # example index
-                else:
-                    raise FormulaError(f"unknown subscript {base}_{sub} at position {tok.pos}; known names: {self.ns.known()}")
-            else:
-                for mark in self.parse_superscript():
-                    if mark[0] == "layer":
-                        layer = mark[1]
-                    elif mark[0] == "example":
-                        pass
-                    elif mark[0] == "prime":
-                        raise FormulaError(f"a prime on the name {base!r}: primes go on functions, as in sigma'(z)")
-                    elif layer is None and mark[0] == "pow" and not after and self._is_layer_power(base, mark[1]):
-                        layer = str(mark[1])
-                    else:
-                        after.append(mark)
-        return self.apply_marks(self.resolve(base, layer, tok), after)
-
-    def _is_layer_power(self, base, n) -> bool:
-        # W^2 where W2 exists and W does not: a layer written without brackets.
-        return not self.ns.lookup(base) and self.ns.lookup(f"{base}{n}") is not None
-
-    def resolve(self, base, layer, tok):
-        candidates = [base] if layer is None else [f"{base}{layer}", f"{base}_{layer}"]
-        if layer is not None and not self.ns.numbered and layer == "1":
-            candidates.append(base)  # one-layer networks name z, a, delta without a number
-        if layer is not None and base in ("a", "A") and layer == "0":
-            candidates.append(base + "0")
-        for word in candidates:
-            if self.ns.lookup(word):
-                return self.name_node(word)
-        shown = base if layer is None else f"{base}^[{layer}]"
-        raise FormulaError(f"unknown name {shown!r} at position {tok.pos}; known names: {self.ns.known()}")
-
-    def script_word(self) -> str:
-        """The text of a subscript: _2, _{2}, _i, _{hat}, _{\\text{hat}}."""
-        tok = self.next()
-        if tok.kind in ("num", "ident"):
-            return tok.text
-        if tok.kind == "op" and tok.text == "{":
-            parts = []
-            while not self.is_op("}"):
-                t = self.next()
-                if t.kind == "end" or len(parts) > 8:
-                    raise self.error("unclosed subscript", t)
-                if t.kind in ("num", "ident"):
-                    parts.append(t.text)
-                elif t.kind == "op" and t.text in ("(", ")", "[", "]", "{", "}", "=", ","):
-                    continue
-                elif t.kind == "cmd" and t.text in _WORD_COMMANDS:
-                    continue
-                else:
-                    raise self.error("unexpected token in a subscript", t)
-            self.next()
-            return "".join(parts[:1]) if parts and parts[0] in ("i", "j", "k", "n") else "".join(parts)
-        raise self.error("expected a subscript", tok)
-
-    def parse_superscript(self) -> list:
-        """Marks of a superscript: ("layer", "2"), ("example",), ("T",), ("prime",), ("pow", n)."""
-        self.next()  # ^ or **
-        tok = self.peek()
-        if tok.kind == "op" and tok.text == "{":
-            self.next()
-            marks = self.script_marks(closing="}")
-            self.expect_op("}")
-            return marks
-        if tok.kind == "op" and tok.text in ("(", "["):
-            return self.script_marks(single=True)
-        if tok.kind == "op" and tok.text == "-":
-            self.next()
-            return [("pow", -self.small_integer(self.next()))]
-        return self.script_marks(single=True)
-
-    def script_marks(self, closing=None, single=False) -> list:
-        marks = []
-        while True:
-            tok = self.peek()
-            if closing is not None and tok.kind == "op" and tok.text == closing:
-                break
-            if tok.kind == "end":
-                raise self.error("unclosed superscript", tok)
-            self.next()
-            if tok.kind == "op" and tok.text in ("[", "("):
-                inner = self.next()
-                close = "]" if tok.text == "[" else ")"
-                if inner.kind == "num" and self.is_op(close):
-                    self.next()
-                    marks.append(("layer", inner.text) if inner.text.isdigit() else ("pow", self.small_integer(inner)))
-                elif inner.kind == "ident" and self.is_op(close) and tok.text == "(" and len(inner.text) == 1:
-                    self.next()
-                    marks.append(("example",))
-                elif inner.kind == "ident" and self.is_op(close):
-                    raise FormulaError(f"layer index [{inner.text}]: write the layer's number, as in W^{{[2]}}")
-                else:
-                    raise FormulaError(
-                        "an exponent must be a small integer (from "
-                        f"-{MAX_EXPONENT} to {MAX_EXPONENT}); x^(10^10) and the like are refused"
-                    )
-            elif (tok.kind == "ident" and tok.text == "T") or (tok.kind == "cmd" and tok.text in _TRANSPOSE_COMMANDS):
-                if tok.kind == "cmd" and tok.text in (r"\mathsf", r"\mathrm", r"\rm"):
-                    # \mathsf{T}
-                    if self.is_op("{"):
-                        self.next()
-                        t = self.next()
-                        if t.text != "T":
-                            raise self.error("expected T", t)
-                        self.expect_op("}")
-                    elif self.next().text != "T":
-                        raise self.error("expected T")
-                marks.append(("T",))
-            elif (tok.kind == "op" and tok.text == "'") or (tok.kind == "cmd" and tok.text == r"\prime"):
-                marks.append(("prime",))
-            elif tok.kind == "num":
-                marks.append(("pow", self.small_integer(tok)))
-            elif tok.kind == "op" and tok.text == "-" and self.peek().kind == "num":
-                marks.append(("pow", -self.small_integer(self.next())))
-            else:
-                raise FormulaError(
-                    f"unexpected {tok.text!r} in a superscript at position {tok.pos}: "
-                    f"expected T, \\top, a layer [l], an example (i) or a small integer exponent"
-                )
-            if single:
-                break
-        if sum(m[0] == "pow" for m in marks) > 1:
-            raise FormulaError("two exponents in one superscript")
-        return marks
-
-    def small_integer(self, tok) -> int:
-        if tok.kind != "num" or not tok.text.isdigit() or int(tok.text) > MAX_EXPONENT:
-            raise FormulaError(
-                f"exponent {tok.text!r} at position {tok.pos}: exponents must be integers from "
-                f"-{MAX_EXPONENT} to {MAX_EXPONENT}"
-            )
-        return int(tok.text)
-
     # -- functions -----------------------------------------------------------
     def parse_call(self, word, tok):
         """f(...), f'(...), f_prime(...), f^2(...), \\sigma'(...), \\sigma z; f'(z^{[1]}) is layer 1's."""
@@ -488,20 +385,20 @@ class _Parser(LatexCommands):
                 self.next()
                 self.next()
                 order += 1
-            elif self.is_op("_") and word == "f":
+            elif self.is_op("_") and word in GENERIC_FUNCTIONS:
                 self.next()
                 sub = self.script_word()
                 if not sub.isdigit():
-                    raise FormulaError(f"f_{sub}: write the layer's number, as in f_1 or f^{{[1]}}")
-                layer = int(sub)
+                    raise FormulaError(f"{word}_{sub}: write the layer's number, as in {word}_1 or {word}^{{[1]}}")
+                layer = sub
             elif self.is_op("^"):
                 for mark in self.parse_superscript():
                     if mark[0] == "prime":
                         order += 1
                     elif mark[0] == "pow":
                         power = mark[1]
-                    elif mark[0] == "layer" and word == "f":
-                        layer = int(mark[1])
+                    elif mark[0] == "layer" and word in GENERIC_FUNCTIONS:
+                        layer = mark[1]
                     else:
                         raise FormulaError(f"unexpected superscript on the function {word!r}")
             else:
@@ -518,7 +415,9 @@ class _Parser(LatexCommands):
         return node if power is None else ("pow", node, power)
 
     def function_node(self, word, order, arg, layer, tok):
-        if word == "f":
+        if word in GENERIC_FUNCTIONS:
+            if layer is not None:  # the author's numbering: the layer of its pre-activation
+                layer = layer_number(layer, self.ns.convention, f"{word}^[{layer}]") + self.ns.convention.numbering.offset("z")
             if layer is None and arg[0] == "name":
                 layer = self.ns.layer_of(arg[1])
             if layer is None or layer not in self.ns.layers:
@@ -547,6 +446,9 @@ class _Parser(LatexCommands):
         if second == zero:
             return call("relu", 0, first)
         raise FormulaError("max(a, b) is supported only as max(0, z) (ReLU)")
+
+
+GENERIC_FUNCTIONS = ("f", "g")  # a layer's activation: f'(z^[1]), Ng's g'^{[1]}(Z^{[1]})
 
 
 def _segment(word, known):

@@ -22,11 +22,16 @@ class FormulaShapeError(FormulaError):
 #   ("neg", a)  ("T", a)  ("sum", a)  ("mean", a)  ("pow", a, n)
 #   ("add", a, b)  ("sub", a, b)  ("div", a, b)  ("mul", kind, a, b)
 #   ("call", function, order, a)   order 1 = the derivative; "step" is 1[a > 0]
+#   ("reduce", sum|mean, axis 0|1|None, keepdims, a)   NumPy's np.sum(a, axis=1, keepdims=True)
+#   ("outer", a, b)                                      NumPy's np.outer (of the flattened vectors)
+#   ("entry", name node, indices)   a component: delta_j, w_{jk} (indices: letters, rows first)
+#   ("isum", index, a)              a sum over a component index: sum_k w_{kj} delta_k
 #
 # kind of "mul": matmul (@), hadamard (⊙), star (NumPy *), juxt (juxtaposition / \cdot)
 
 _CHILD_SLOTS = {"neg": (1,), "T": (1,), "sum": (1,), "mean": (1,), "pow": (1,), "add": (1, 2), "sub": (1, 2),
-                "div": (1, 2), "mul": (2, 3), "call": (3,)}
+                "div": (1, 2), "mul": (2, 3), "call": (3,), "reduce": (4,), "outer": (1, 2), "entry": (1,),
+                "isum": (2,)}
 
 
 def children(node) -> list:
@@ -93,6 +98,16 @@ def text(node) -> str:
         return wrap(node[1], 5) + "ᵀ"
     if op in ("sum", "mean"):
         return f"{op}({text(node[1])})"
+    if op == "reduce":
+        _, how, axis, keepdims, arg = node
+        options = ("" if axis is None else f", axis={axis}") + (", keepdims=True" if keepdims else "")
+        return f"np.{how}({text(arg)}{options})"
+    if op == "outer":
+        return f"np.outer({text(node[1])}, {text(node[2])})"
+    if op == "entry":
+        return f"{text(node[1])}[{','.join(node[2])}]"
+    if op == "isum":
+        return f"sum_{node[1]}({text(node[2])})"
     if op == "call":
         _, name, order, arg = node
         if name == "step" and order == 0:

@@ -13,8 +13,12 @@ from .. import rewrite
 from ..derivation import Derivation
 from ..errors import FormulaError, SympropError
 from ..formula import FormulaShapeError, text
+from ..formula.conventions import Convention
+from ..formula.evaluate import free_indices
 from .mistakes import Diagnosis, diagnose
-from .sampling import BATCH_SIZE, EXACT_POINTS, FLOAT_POINTS, Target, _derivation, _matches, _Sampler, _target, compare
+from .sampling import (
+    BATCH_SIZE, EXACT_POINTS, FLOAT_POINTS, Target, _derivation, _matches, _Sampler, _target, compare, transposed,
+)
 
 
 # --------------------------------------------------------------------------
@@ -111,40 +115,62 @@ def _counterexample_lines(c: Counterexample, label: str, batched: bool = False) 
 
 
 def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed: int = 0,
-                   points: Optional[int] = None) -> FormulaCheck:
+                   points: Optional[int] = None, layers=None, convention: str = "columns", names: Optional[dict] = None,
+                   hyperparams: Optional[dict] = None) -> FormulaCheck:
     """Check a hand-derived formula for dL/d(param) (or for an adjoint such as delta1).
 
     ``formula`` is a string in the notation of the derivations (see
-    ``symprop.formula``) or a SymPy expression in the network's symbols.
+    ``symprop.formula``) or a SymPy expression in the network's symbols; it
+    may be an equation (``dW1 = ...``, ``\\frac{\\partial C}{\\partial w^l_{jk}} = ...``).
     ``batched``: compare with the batch-mean gradient (columns are examples);
     by default decided by the formula's notation (m, X, Delta1, sums).
+
+    The author's conventions: ``layers`` is the layer numbering ("ng", the
+    default; "nielsen", "ufldl", "goodfellow"; or an integer offset), in
+    which ``l`` and ``L`` in a layer script are the target's layer and the
+    output layer; ``convention="rows"`` reads the formula in the row
+    (batch-first) convention, where examples are rows and weights (in, out),
+    every value the transpose of symprop's (dW1 = X^T Delta1); ``names`` maps
+    the author's words to the network's (``{"dscores": "Delta2"}``);
+    ``hyperparams`` gives numbers to the network's hyper-parameters (drawn
+    at random otherwise: the formula must hold for every value).
     """
     from ..printing import text as sympy_text
 
+    if convention not in ("columns", "rows"):
+        raise FormulaError(f"convention must be 'columns' (symprop's) or 'rows' (batch-first), got {convention!r}")
+    rows = convention == "rows"
     d = _derivation(net)
     target = _target(d, param)
-    namespace = fm.namespace(d, target.exclude)
+    conv = _convention(d, target, layers, rows, names)
+    namespace = fm.namespace(d, target.exclude, conv)
     parsed = fm.parse(formula, namespace)
     if batched is None:
         batched = parsed.batch
     elif not batched and parsed.batch:
         raise FormulaError("the formula is written for a batch (m, sums over examples or batch matrices) but batched=False")
-    sampler = _Sampler(d, target, batched, seed)
+    sampler = _Sampler(d, target, batched, seed, hyperparams)
     exact = sampler.exact
     count = points or (EXACT_POINTS if exact else FLOAT_POINTS)
-    sample = [sampler.draw(i, count) for i in range(count)]
+    columns_sample = [sampler.draw(i, count) for i in range(count)]
+    sample = [transposed(p) for p in columns_sample] if rows else columns_sample
 
     derived_expr = target.step.batched if batched else target.step.expr
+    label = target.label if not rows else f"{target.label}ᵀ"
     result = FormulaCheck(
-        ok=False, label=target.label, formula=parsed.text, source=parsed.source, batched=batched,
+        ok=False, label=label, formula=parsed.text, source=parsed.source, batched=batched,
         derived=sympy_text(derived_expr) if derived_expr is not None else "?", points=count, exact=exact,
     )
-
+    result.notes.extend(_convention_notes(conv, parsed, target))
     if d.network.loss_reading:
         result.notes.append(d.network.loss_reading)
 
+    order = _index_order(parsed, sample[0], exact)
+    if free_indices(parsed.tree):
+        result.notes.append(_components_note(order, target, parsed))
+
     def evaluate(tree, point):
-        return fm.Evaluator(point.env, point.examples, exact)(tree)
+        return fm.Evaluator(point.env, point.examples, exact, order)(tree)
 
     # Try the readings in order; the first whose shapes fit is the formula.
     chosen, shape_error = None, None
@@ -161,7 +187,7 @@ def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed:
             result.formula = text(tree)
             if tree is not parsed.tree:
                 result.notes.append(f"read left to right; with juxtaposition first it reads {text(parsed.tree)}")
-            if not batched:
+            if not batched and not rows:
                 result.proved = _symbolically_equal(d, target, tree, namespace)
             return result
     tree = chosen if chosen is not None else parsed.tree
@@ -169,8 +195,90 @@ def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed:
     if chosen is None:
         result.shape_error = shape_error
     result.counterexample = _counterexample(tree, sample, evaluate, exact)
-    result.diagnosis = diagnose(tree, namespace, sample, evaluate, exact, batched)
+    regularisation = _regularisation_tree(d, target, namespace, rows)
+    result.diagnosis = diagnose(tree, namespace, sample, evaluate, exact, batched, regularisation)
+    if not rows and not exact:
+        flipped = [transposed(p) for p in columns_sample]
+        if any(_matches(reading, flipped, evaluate, exact) for reading in parsed.readings):
+            result.notes.append("in the row (batch-first) convention - examples as rows, weights (in, out) - this "
+                                "formula is right: pass convention='rows'")
     return result
+
+
+def _regularisation_tree(d, target, namespace, rows):
+    """The gradient's terms straight from the loss that hold no example (lamda W1), as a tree; None if none."""
+    if target.kind != "parameter":
+        return None
+    net = d.network
+    constant = set(net.params) | set(net.hyperparams)
+    shares = [c.expr for c in target.step.contributions
+              if c.consumer == net.loss_node.name and c.expr.free_symbols <= constant]
+    if not shares:
+        return None
+    try:
+        tree = fm.from_sympy(shares[0] if len(shares) == 1 else sum(shares[1:], shares[0]), namespace)
+    except FormulaError:
+        return None
+    return ("T", tree) if rows else tree
+
+
+def _convention(d, target, layers, rows, names) -> Convention:
+    """The reading options: the numbering, l and L in it, rows, the author's names (checked)."""
+    numbering = fm.numbering(layers)
+    plain = fm.namespace(d, target.exclude)
+    variables = []
+    found = plain.group_of(target.step.name) or plain.group_of(target.step.of)
+    if found is not None:
+        group, ours = found
+        variables += [("l", ours - numbering.offset(group)), ("k", ours - numbering.offset(group))]
+    variables.append(("L", plain.depth() - numbering.offset("a")))
+    words = dict(names or {})
+    for word, meant in words.items():
+        if not (isinstance(word, str) and isinstance(meant, str)):
+            raise FormulaError("names must map the author's words (strings) to the network's names (strings)")
+        if plain.lookup(meant) is None:
+            raise FormulaError(f"names maps {word!r} to {meant!r}, which the network does not name; known names: {plain.known()}")
+    return Convention(numbering, tuple(variables), rows, tuple(words.items()))
+
+
+def _convention_notes(conv: Convention, parsed, target) -> list:
+    notes = []
+    if conv.numbering.name != "ng":
+        l_value = conv.variable("l")
+        where = f"; l = {l_value} is the layer of {target.label}" if l_value is not None else ""
+        notes.append(f"layers in the {conv.numbering.name} numbering ({conv.numbering.source}){where}")
+    if conv.rows:
+        notes.append("row (batch-first) convention: every value is the transpose of symprop's (examples as rows, "
+                     f"weights (in, out)), so the formula is compared with {target.label}ᵀ")
+    if parsed.lhs:
+        notes.append(f"the left-hand side {parsed.lhs} is taken as {target.label}")
+    return notes
+
+
+def _index_order(parsed, point, exact) -> tuple:
+    """Which free index runs over the rows: the left-hand side's order, else the one whose shape fits."""
+    free = free_indices(parsed.tree)
+    if len(free) != 2:
+        return parsed.index_order or free
+    if parsed.index_order and set(parsed.index_order) >= set(free):
+        return tuple(i for i in parsed.index_order if i in free)
+    expected = np.shape(point.expected)
+    for order in (free, free[::-1]):
+        try:
+            value = fm.Evaluator(point.env, point.examples, exact, order)(parsed.tree)
+        except FormulaError:
+            continue
+        if np.shape(value) == expected:
+            return order
+    return free
+
+
+def _components_note(order, target, parsed) -> str:
+    if len(order) == 2:
+        how = "the left-hand side's order" if parsed.index_order else "the shapes (alphabetical where both fit)"
+        return (f"read in components: {order[0]} runs over the rows of {target.label}, {order[1]} over its columns "
+                f"(from {how}); each entry is your formula at those indices")
+    return f"read in components: {order[0]} runs over the entries of {target.label}"
 
 
 def _counterexample(tree, sample, evaluate, exact) -> Counterexample:

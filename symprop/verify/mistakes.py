@@ -1,4 +1,10 @@
-"""The usual mistakes in hand-derived formulas: a table, each row proposing repairs of the formula."""
+"""The usual mistakes in hand-derived formulas: a table, each row proposing repairs of the formula.
+
+A row names a mistake and proposes repaired formulas (each with the sentence
+that says what was repaired); the first repair that matches the derived
+gradient at every sample point is the diagnosis.  A new mistake is one
+function and one row; tests/test_mistakes.py holds each row's test formulas.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ class RepairContext:
     batched: bool
     shapes: dict  # path -> shape of that subtree at the first point (None: does not evaluate)
     inside_sum: set  # paths inside a sum over the examples
+    regularisation: Optional[tuple] = None  # the hyper-parameter terms of the gradient, as a tree (lamda W1)
 
 
 def _num(value) -> tuple:
@@ -88,9 +95,11 @@ def _transposes(tree, ctx):
             swapped = ("mul", node[1], node[3], node[2])
             yield fm.replace(tree, path, swapped), f"the factors are in the wrong order: {text(node)} should be {text(swapped)}"
     leaves = [(p, n) for p, n in _matrix_paths(tree, ctx) if n[0] == "name" or (n[0] == "T" and n[1][0] == "name")]
-    for i, (p1, n1) in enumerate(leaves):
-        for p2, n2 in leaves[i + 1 :]:
-            if p2[: len(p1)] == p1 or p1[: len(p2)] == p2:
+    compound = [(p, n) for p, n in _matrix_paths(tree, ctx) if (p, n) not in leaves]
+    # two leaves first, then a compound factor and another (2 (W x - y)ᵀ x for 2 (W x - y) xᵀ)
+    for group in (list(itertools.combinations(leaves, 2)), list(itertools.product(compound, leaves + compound))):
+        for (p1, n1), (p2, n2) in group:
+            if p1 == p2 or p2[: len(p1)] == p1 or p1[: len(p2)] == p2:
                 continue
             repaired = fm.replace(fm.replace(tree, p1, _toggle(n1)), p2, _toggle(n2))
             yield repaired, f"{text(n1)} should be {text(_toggle(n1))} and {text(n2)} should be {text(_toggle(n2))}"
@@ -158,33 +167,131 @@ def _extra_fprime(tree, ctx):
                     f"drop the factor {text(d)} (f' is already in the delta, or belongs to no layer here)"
 
 
+def _renamed(tree, name, other):
+    """``tree`` with occurrences of ``name`` replaced by ``other`` (every subset of them, all of them first)."""
+    # Some occurrences may be right ((yhat - y) w2 yhat (1 - yhat) x): try every
+    # subset of them (few: formulas are short), all of them first.
+    places = [p for p, n in fm.subtrees(tree) if n[0] == "name" and n[1] == name]
+    subsets = [places] + ([list(c) for k in range(1, len(places)) for c in itertools.combinations(places, k)]
+                          if len(places) <= 6 else [])
+    for subset in subsets:
+        repaired = tree
+        for p in subset:
+            written = fm.at(tree, p)
+            repaired = fm.replace(repaired, p, name_node(other, written[2] != written[1]))
+        which = "" if len(subset) == len(places) else f" ({len(subset)} of its {len(places)} occurrences)"
+        yield repaired, which
+
+
 def _wrong_layer_values(tree, ctx):
-    """A value of another layer written where this layer's is meant: a2 (1 - a2) for a1 (1 - a1)."""
-    names = ctx.namespace.names
-    used = {n[1] for _, n in fm.subtrees(tree) if n[0] == "name"}
-
-    def group(entry):  # values that play the same part in another layer
-        return (entry.kind, "activation" if entry.role == "prediction" else entry.role)
-
-    for name in sorted(used):
-        entry = names[name]
-        if entry.kind not in ("forward", "adjoint") or entry.layer is None:
+    """A value of another layer written where this layer's is meant: a2 (1 - a2) for a1 (1 - a1), a1ᵀ for xᵀ."""
+    ns = ctx.namespace
+    used = sorted({n[1] for _, n in fm.subtrees(tree) if n[0] == "name"})
+    for name in used:
+        found = ns.group_of(name)
+        if found is None or found[0] in ("w", "b"):
             continue
-        for other in names.values():
-            if other.name != name and group(other) == group(entry) and other.layer not in (None, entry.layer) \
-                    and other.shape == entry.shape:
-                # Some occurrences may be right ((yhat - y) w2 yhat (1 - yhat) x): try every
-                # subset of them (few: formulas are short), all of them first.
-                places = [p for p, n in fm.subtrees(tree) if n[0] == "name" and n[1] == name]
-                subsets = [places] + ([list(c) for k in range(1, len(places)) for c in itertools.combinations(places, k)]
-                                      if len(places) <= 6 else [])
-                for subset in subsets:
-                    repaired = tree
-                    for p in subset:
-                        written = fm.at(tree, p)
-                        repaired = fm.replace(repaired, p, name_node(other.name, written[2] != written[1]))
-                    which = "" if len(subset) == len(places) else f" ({len(subset)} of its {len(places)} occurrences)"
-                    yield repaired, f"{name} should be {other.name}{which}"
+        group, layer = found
+        for (other_group, other_layer), other in sorted(ns.layered.items(), key=lambda kv: (abs(kv[0][1] - layer), kv[0][1])):
+            if other_group == group and other_layer != layer and other in ns.names:
+                for repaired, which in _renamed(tree, name, other):
+                    yield repaired, f"{name} should be {other}{which}"
+
+
+def _fprime_at_activation(tree, ctx):
+    """f' at the activation a^[l] where the pre-activation z^[l] is meant (sigma'(a1), sigmoid(A1)(1 - sigmoid(A1)));
+    or a derivative written in the activation fed the pre-activation (1 - Z1^2 for tanh' = 1 - A1^2)."""
+    ns = ctx.namespace
+    used = sorted({n[1] for _, n in fm.subtrees(tree) if n[0] == "name"})
+    for name in used:
+        found = ns.group_of(name)
+        if found is None or found[0] not in ("a", "z") or found[1] == 0:
+            continue
+        group, layer = found
+        other = ns.layered.get(("z" if group == "a" else "a", layer))
+        if other is None or other not in ns.names:
+            continue
+        for repaired, which in _renamed(tree, name, other):
+            if group == "a":
+                yield repaired, (f"{name} should be {other}{which}: f' is evaluated at the activation instead of the "
+                                 f"pre-activation (f'({other}), with {other} = W x + b before f)")
+            else:
+                yield repaired, (f"{name} should be {other}{which}: a derivative written in the activation "
+                                 f"(tanh' = 1 - a^2, sigma' = a (1 - a)) takes {other} = f({name}), not {name}")
+
+
+def _regularisation(tree, ctx):
+    """The regularisation term forgotten, halved, doubled or with the wrong sign (known from the derivation)."""
+    r = ctx.regularisation
+    if r is None:
+        return
+    term = text(r)
+    yield ("add", tree, r), f"the regularisation term {term} is missing"
+    yield ("add", tree, _scale(Fraction(1, 2), r)), \
+        f"the regularisation term is halved: {term} (the 1/2 of lambda/2 ||W||^2 cancels the 2 of the derivative)"
+    yield ("sub", tree, r), f"the regularisation term is doubled: it is {term}"
+    yield ("add", tree, _scale(2, r)), f"the regularisation term has the wrong sign: it is +{term}"
+
+
+_NUMBERING_SHIFTS = (
+    (-1, ("w", "b", "z", "a", "delta", "da"), "with every layer number one lower: written with the input as layer 1 "
+     "(Nielsen's numbering)? pass layers='nielsen'"),
+    (-1, ("z", "a", "delta", "da"), "with z, a and delta one layer lower and W, b as written: UFLDL's numbering "
+     "(W^(l) maps layer l to l+1)? pass layers='ufldl'"),
+    (+1, ("w", "b", "z", "a", "delta", "da"), "with every layer number one higher: pass layers=1 (your layer l is symprop's l+1)"),
+)
+
+
+def _numbering(tree, ctx):
+    """Right under a shifted layer numbering: every layered name moved by one layer."""
+    ns = ctx.namespace
+    layered = [(p, n, ns.group_of(n[1])) for p, n in fm.subtrees(tree) if n[0] == "name"]
+    layered = [(p, n, g) for p, n, g in layered if g is not None]
+    if not layered:
+        return
+    for shift, groups, sentence in _NUMBERING_SHIFTS:
+        repaired, moved = tree, False
+        for path, node, (group, layer) in layered:
+            if group not in groups:
+                continue
+            other = ns.layered.get((group, layer + shift))
+            if other is None or other not in ns.names:
+                break
+            repaired = fm.replace(repaired, path, name_node(other, node[2] != node[1]))
+            moved = True
+        else:
+            if moved:
+                yield repaired, f"the formula is right {sentence}"
+
+
+def _reduce_axis(tree, ctx):
+    """np.sum over the wrong axis, or without keepdims=True (a 1-D result NumPy treats as a row)."""
+    for path, node in fm.subtrees(tree):
+        if node[0] != "reduce" or node[2] is None:
+            continue
+        _, how, axis, keepdims, arg = node
+        if not keepdims:
+            yield fm.replace(tree, path, ("reduce", how, axis, True, arg)), \
+                f"np.{how}(..., axis={axis}) drops the axis (a 1-D array NumPy treats as a row): add keepdims=True"
+        for keep in (keepdims, True):
+            yield fm.replace(tree, path, ("reduce", how, 1 - axis, keep, arg)), \
+                f"np.{how} over axis {axis} should be over axis {1 - axis} (a bias sums over the examples)"
+
+
+def _swapped_indices(tree, ctx):
+    """Components: the indices swapped (w_{jk} for w_{kj}; a_j delta_k for a_k delta_j)."""
+    entries = [(p, n) for p, n in fm.subtrees(tree) if n[0] == "entry" and len(n[2]) == 2]
+    for path, node in entries:
+        yield fm.replace(tree, path, ("entry", node[1], node[2][::-1])), \
+            f"{text(node)} should be {text(('entry', node[1], node[2][::-1]))} (row and column swapped)"
+    letters = sorted({i for _, n in fm.subtrees(tree) if n[0] == "entry" for i in n[2]})
+    for a, b in itertools.combinations(letters, 2):
+        swap = {a: b, b: a}
+        repaired = tree
+        for path, node in fm.subtrees(tree):
+            if node[0] == "entry":
+                repaired = fm.replace(repaired, path, ("entry", node[1], tuple(swap.get(i, i) for i in node[2])))
+        yield repaired, f"the indices {a} and {b} are swapped (w_jk: j is the row, the unit the weight feeds)"
 
 
 @dataclass(frozen=True)
@@ -198,10 +305,15 @@ class Mistake:
 MISTAKES = (
     Mistake("sign", "sign error", _negate),
     Mistake("layout", "wrong layout (dL/dW vs its transpose)", _transpose_whole),
+    Mistake("regularisation", "regularisation term forgotten, halved, doubled or of the wrong sign", _regularisation),
     Mistake("factor_2", "factor 2", _factor_two),
     Mistake("sum_vs_mean", "sum vs mean over the batch", _sum_vs_mean),
     Mistake("factor_m", "factor 1/m", _factor_m),
+    Mistake("axis", "sum over the wrong axis", _reduce_axis),
+    Mistake("indices", "component indices swapped", _swapped_indices),
     Mistake("transpose", "missing or misplaced transpose", _transposes),
+    Mistake("numbering", "right under another layer numbering", _numbering),
+    Mistake("fprime_at_activation", "f' at the activation instead of the pre-activation", _fprime_at_activation),
     Mistake("missing_fprime", "missing f'(z) factor", _missing_fprime),
     Mistake("wrong_layer_fprime", "f' of the wrong layer", _wrong_layer_fprime),
     Mistake("wrong_activation", "derivative of the wrong activation", _wrong_activation),
@@ -236,9 +348,9 @@ def _subtree_shapes(tree, point, exact) -> tuple:
     return shapes, inside
 
 
-def diagnose(tree, namespace, sample, evaluate, exact, batched) -> Optional[Diagnosis]:
+def diagnose(tree, namespace, sample, evaluate, exact, batched, regularisation=None) -> Optional[Diagnosis]:
     shapes, inside = _subtree_shapes(tree, sample[0], exact)
-    ctx = RepairContext(namespace, batched, shapes, inside)
+    ctx = RepairContext(namespace, batched, shapes, inside, regularisation)
     tried = 0
     seen = {tree}
     for mistake in MISTAKES:

@@ -86,11 +86,12 @@ class Point:
 
 
 class _Sampler:
-    def __init__(self, d: Derivation, target: Target, batched: bool, seed: int):
+    def __init__(self, d: Derivation, target: Target, batched: bool, seed: int, hyperparams: Optional[dict] = None):
         self.d = d
         self.net = d.network
         self.target = target
         self.batched = batched
+        self.hyper = _hyper_numbers(self.net, hyperparams)
         self.exact = self.net.is_scalar and not batched
         self.rng = np.random.default_rng(seed)
         self.kinked = self._kinked_preactivations()
@@ -132,6 +133,15 @@ class _Sampler:
             return self.rng.normal(0.0, 1.5 / math.sqrt(cols), size=(rows, cols))
         return float(self.rng.normal())
 
+    def _hyper_value(self, sym):
+        """The given number, else a random one per point (a formula must hold for every value)."""
+        if sym.name in self.hyper:
+            v = self.hyper[sym.name]
+            return sp.Rational(*_as_pair(Fraction(v).limit_denominator(10**6))) if self.exact else float(v)
+        if self.exact:
+            return sp.Rational(*_as_pair(self.rng.choice(_UNIT_GRID)))
+        return float(self.rng.uniform(0.2, 0.9))
+
     def _data_value(self, sym):
         kind = self.target_kinds.get(sym.name, "real")
         if self.exact:
@@ -156,7 +166,7 @@ class _Sampler:
             return self._exact_env(values)
         out = self.d.evaluate(values)
         env = {}
-        for sym in self.net.declared:
+        for sym in self.net.declared + self.net.hyperparams:
             v = values[sym.name]
             if isinstance(sym, sp.MatrixSymbol):
                 env[sym.name] = np.asarray(v, dtype=float).reshape(tuple(int(k) for k in sym.shape))
@@ -170,8 +180,9 @@ class _Sampler:
         return env
 
     def _exact_env(self, values: dict):
-        symbols = {sym: values[sym.name] for sym in self.net.declared}
-        env = {sym.name: values[sym.name] for sym in self.net.declared}
+        declared = self.net.declared + self.net.hyperparams
+        symbols = {sym: values[sym.name] for sym in declared}
+        env = {sym.name: values[sym.name] for sym in declared}
         for step in self.d.steps:
             if step.kind == "update":
                 continue
@@ -212,6 +223,7 @@ class _Sampler:
 
     def _draw_once(self, on: Optional[bool]) -> Optional[Point]:
         params = {s.name: self._param_value(s) for s in self.net.params}
+        params.update({s.name: self._hyper_value(s) for s in self.net.hyperparams})
         m = BATCH_SIZE if self.batched else 1
         examples = []
         for e in range(m):
@@ -248,6 +260,34 @@ class _Sampler:
         values = {name: (batch_env[name] if name not in params else params[name]) for name in params}
         values.update({s.name: batch_env[s.name] for s in self.net.inputs + self.net.targets})
         return Point(values, batch_env, envs, expected)
+
+
+def _hyper_numbers(net, hyperparams) -> dict:
+    given = {getattr(k, "name", k): v for k, v in (hyperparams or {}).items()}
+    known = {s.name for s in net.hyperparams}
+    unknown = sorted(str(k) for k in given if k not in known)
+    if unknown:
+        raise FormulaError(f"hyperparams gives {unknown}, which the network does not declare"
+                           + (f"; it declares {sorted(known)}" if known else ""))
+    out = {}
+    for name, value in given.items():
+        try:
+            out[name] = float(value)
+        except (TypeError, ValueError):
+            raise FormulaError(f"the hyper-parameter {name!r} must be a number, got {value!r}") from None
+        if not math.isfinite(out[name]):
+            raise FormulaError(f"the hyper-parameter {name!r} must be finite, got {value!r}")
+    return out
+
+
+def transposed(point: Point) -> Point:
+    """The point in the row convention: every matrix value transposed (rows are examples, weights (in, out))."""
+    def flip(env):
+        return {k: (v.T if isinstance(v, np.ndarray) else v) for k, v in env.items()}
+
+    examples = [flip(e) for e in point.examples] if point.examples is not None else None
+    expected = point.expected.T if isinstance(point.expected, np.ndarray) else point.expected
+    return Point(flip(point.values), flip(point.env), examples, expected)
 
 
 def _as_pair(fraction) -> tuple:
