@@ -92,12 +92,16 @@ class LatexCommands:
             return tok.text
         if tok.kind == "cmd" and tok.text[1:] in _GREEK:
             return tok.text[1:]
+        if tok.kind == "cmd" and (tok.text in _FONT_COMMANDS or tok.text in _WORD_COMMANDS):
+            return self.inner_word()  # \hat{\boldsymbol{y}}
         if tok.kind == "op" and tok.text == "{":
             parts = []
             while not self.is_op("}"):
                 t = self.next()
                 if t.kind == "ident" or (t.kind == "op" and t.text == "_") or (t.kind == "num" and parts):
                     parts.append(t.text)
+                elif t.kind == "cmd" and (t.text in _FONT_COMMANDS or t.text in _WORD_COMMANDS) and not parts:
+                    parts.append(self.inner_word())
                 elif t.kind == "cmd" and t.text[1:] in _GREEK:
                     parts.append(t.text[1:])
                 elif t.kind == "cmd" and t.text == r"\_":

@@ -70,7 +70,7 @@ def _equation(tokens, source) -> tuple:
             if k == 0 or tokens[k + 1].kind == "end":
                 raise FormulaError("an equation needs both sides: dW1 = <formula>")
             rest = [Token(t.kind, t.text, t.pos) for t in tokens[k + 1:]]
-            if any(t.kind == "op" and t.text == "=" for t in rest):
+            if _equation(rest, source)[0]:
                 raise FormulaError("only one '=' is allowed: dW1 = <formula>")
             return source[: tok.pos], rest
     return "", tokens
@@ -327,6 +327,9 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
             self.next()
             self.next()
             word = joined
+        macro = dict(self.ns.convention.names).get(word)
+        if macro is not None and not self.ns.lookup(word):
+            return self.parse_macro(word, macro, tok)
         if word == "np" and self.is_op(".") and self.peek(1).kind == "ident" and not self.ns.lookup(word):
             return self.parse_numpy(tok)
         if word[:1] == "d" and self.is_op("/") and self.peek(1).kind == "ident" and self.peek(1).text[:1] == "d" \
@@ -346,6 +349,14 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
         if self.ns.lookup(word) or self.is_op("_") or self.is_op("^"):
             return self.parse_name(word, tok)
         return self.split_word(word, tok)
+
+    def parse_macro(self, word, formula, tok):
+        """A word the author defined as a formula (names={"dscores": "Delta2 / m"}): that formula, as a group."""
+        sub = _Parser(tokenize(formula), self.ns, self.juxtaposition_first)
+        sub.depth = self.depth + 1
+        tree = sub.parse()
+        self.batch = self.batch or sub.batch
+        return tree
 
     def is_function(self, word) -> bool:
         return word.lower() in self.functions
@@ -415,11 +426,15 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
         return node if power is None else ("pow", node, power)
 
     def function_node(self, word, order, arg, layer, tok):
+        if word in GENERIC_FUNCTIONS and arg[0] == "entry" and layer is None:
+            return ("call",) + self.function_node(word, order, arg[1], layer, tok)[1:3] + (arg,)  # f'(z_j): z's layer
         if word in GENERIC_FUNCTIONS:
             if layer is not None:  # the author's numbering: the layer of its pre-activation
                 layer = layer_number(layer, self.ns.convention, f"{word}^[{layer}]") + self.ns.convention.numbering.offset("z")
             if layer is None and arg[0] == "name":
                 layer = self.ns.layer_of(arg[1])
+            if layer is None and arg[0] == "name" and (self.ns.group_of(arg[1]) or ("",))[0] == "a":
+                layer = self.ns.group_of(arg[1])[1]  # f'(a^[l]): layer l's f', at the activation (a mistake to diagnose)
             if layer is None or layer not in self.ns.layers:
                 raise FormulaError(
                     f"f{chr(39) * order}(...) at position {tok.pos}: say which layer's activation, "
@@ -448,7 +463,7 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
         raise FormulaError("max(a, b) is supported only as max(0, z) (ReLU)")
 
 
-GENERIC_FUNCTIONS = ("f", "g")  # a layer's activation: f'(z^[1]), Ng's g'^{[1]}(Z^{[1]})
+GENERIC_FUNCTIONS = ("f", "g", "phi", "varphi")  # a layer's activation: f'(z^[1]), Ng's g'^{[1]}(Z^{[1]}), d2l's phi
 
 
 def _segment(word, known):

@@ -62,7 +62,7 @@ class NameScripts:
                     else:
                         after.append(mark)
         node = self.resolve(base, layer, tok)
-        if indices and self.ns.names[node[1]].shape not in ((), (1, 1)):
+        if indices and self.ns.names[node[1]].shape != ():
             node = ("entry", node, indices)
         return self.apply_marks(node, after)
 
@@ -228,6 +228,10 @@ class NameScripts:
         if inner.kind == "num" and self.is_op(close):
             self.next()
             return ("layer", inner.text) if inner.text.isdigit() else ("pow", self.small_integer(inner))
+        if inner.kind == "ident" and inner.text == "n" and self.is_op("_"):  # UFLDL's n_l: the number of layers
+            self.next()
+            self.script_parts()
+            inner = type(inner)("ident", "L", inner.pos)
         if inner.kind == "ident" and inner.text in LAYER_LETTERS:
             text = self.layer_text(inner)
             if self.is_op(close):

@@ -159,8 +159,8 @@ def from_sympy(expr, namespace_: Namespace):
             return ("num", Fraction(float(e)).limit_denominator(10**12))
         if isinstance(e, (sp.Add, sp.MatAdd)):
             return fold("add", None, e.args)
-        if isinstance(e, sp.MatMul):
-            return fold("mul", "matmul", e.args)
+        if isinstance(e, sp.MatMul):  # a scalar coefficient scales (juxtaposition): lamda W1, not lamda @ W1
+            return fold("mul", "juxt" if any(not isinstance(a, sp.MatrixExpr) for a in e.args) else "matmul", e.args)
         if isinstance(e, sp.HadamardProduct):
             return fold("mul", "hadamard", e.args)
         if isinstance(e, sp.Mul):

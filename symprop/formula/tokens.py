@@ -61,7 +61,8 @@ _IGNORED_COMMANDS = {
 _BRACES = {r"\{": "(", r"\}": ")", r"\lbrack": "[", r"\rbrack": "]", r"\lbrace": "(", r"\rbrace": ")"}
 _COMPARISONS = {">": ">", "<": "<", ">=": ">", "<=": "<", r"\gt": ">", r"\lt": "<", r"\geq": ">",
                 r"\ge": ">", r"\leq": "<", r"\le": "<"}
-_PRODUCT_COMMANDS = {r"\odot": "hadamard", r"\circ": "hadamard", r"\cdot": "juxt", r"\times": "juxt"}
+_PRODUCT_COMMANDS = {r"\odot": "hadamard", r"\circ": "hadamard", r"\bullet": "hadamard", r"\cdot": "juxt",
+                     r"\times": "juxt"}  # \bullet: UFLDL's entrywise product
 _GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "iota", "kappa",
     "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi",

@@ -219,7 +219,7 @@ def _regularisation_tree(d, target, namespace, rows):
         tree = fm.from_sympy(shares[0] if len(shares) == 1 else sum(shares[1:], shares[0]), namespace)
     except FormulaError:
         return None
-    return ("T", tree) if rows else tree
+    return tree  # (in the row convention its names evaluate to the transposes: lamda W1 is lamda W1ᵀ there)
 
 
 def _convention(d, target, layers, rows, names) -> Convention:
@@ -237,7 +237,9 @@ def _convention(d, target, layers, rows, names) -> Convention:
         if not (isinstance(word, str) and isinstance(meant, str)):
             raise FormulaError("names must map the author's words (strings) to the network's names (strings)")
         if plain.lookup(meant) is None:
-            raise FormulaError(f"names maps {word!r} to {meant!r}, which the network does not name; known names: {plain.known()}")
+            if any(tok.kind == "ident" and tok.text in words for tok in fm.tokenize(meant)):
+                raise FormulaError(f"names: the formula given for {word!r} uses another of your words; write it in the network's names")
+            fm.parse(meant, plain)  # a formula of the network's names (names={"dscores": "Delta2 / m"}), or a clear error
     return Convention(numbering, tuple(variables), rows, tuple(words.items()))
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from .. import formula as fm
 from ..errors import FormulaError
 from ..formula import name_node, text
+from ..formula.evaluate import free_indices
 from .sampling import BATCH_SIZE, _matches
 
 
@@ -96,6 +97,7 @@ def _transposes(tree, ctx):
             yield fm.replace(tree, path, swapped), f"the factors are in the wrong order: {text(node)} should be {text(swapped)}"
     leaves = [(p, n) for p, n in _matrix_paths(tree, ctx) if n[0] == "name" or (n[0] == "T" and n[1][0] == "name")]
     compound = [(p, n) for p, n in _matrix_paths(tree, ctx) if (p, n) not in leaves]
+    compound.sort(key=lambda pn: pn[1][0] != "T")  # a transpose written on a compound factor first: (W x - y)ᵀ
     # two leaves first, then a compound factor and another (2 (W x - y)ᵀ x for 2 (W x - y) xᵀ)
     for group in (list(itertools.combinations(leaves, 2)), list(itertools.product(compound, leaves + compound))):
         for (p1, n1), (p2, n2) in group:
@@ -118,6 +120,13 @@ def _fprimes(ctx, batch_notation: bool):
 
 
 def _missing_fprime(tree, ctx):
+    free = free_indices(tree)
+    if free:  # components: f'(z_j) at a free index
+        for _layer, fp in _fprimes(ctx, False):
+            for index in free:
+                entry = ("call", fp[1], 1, ("entry", fp[3], (index,)))
+                yield ("mul", "juxt", tree, entry), f"{text(tree)} should be multiplied by {text(entry)}"
+        return
     scalar = all(s in ((), (1, 1), None) for s in ctx.shapes.values())
     for path, node in fm.subtrees(tree):
         shape = ctx.shapes.get(path)
@@ -125,8 +134,10 @@ def _missing_fprime(tree, ctx):
             continue  # scalars commute: the whole formula is the only place to try
         for _layer, fp in _fprimes(ctx, ctx.batched and path not in ctx.inside_sum):
             z = ctx.namespace.names[fp[3][1]]
-            if scalar or shape == z.shape or (ctx.batched and shape is not None and path not in ctx.inside_sum
-                                              and len(shape) == 2 and shape[0] == z.shape[0] and shape[1] == BATCH_SIZE):
+            column = z.shape[::-1] if ctx.namespace.convention.rows else z.shape  # rows: every value transposed
+            rows = z.shape[0] if z.shape else 1
+            batch = (BATCH_SIZE, rows) if ctx.namespace.convention.rows else (rows, BATCH_SIZE)
+            if scalar or shape == column or (ctx.batched and path not in ctx.inside_sum and shape == batch):
                 repaired = fm.replace(tree, path, ("mul", "hadamard", node, fp))
                 yield repaired, f"{text(node)} should be multiplied by {text(fp)}"
 
@@ -167,6 +178,17 @@ def _extra_fprime(tree, ctx):
                     f"drop the factor {text(d)} (f' is already in the delta, or belongs to no layer here)"
 
 
+def _shown(tree, name) -> str:
+    """How the formula writes a canonical name (A1 in batch notation for a1)."""
+    return next((n[2] for _, n in fm.subtrees(tree) if n[0] == "name" and n[1] == name), name)
+
+
+def _as_written(tree, name, other) -> tuple:
+    """(name, other) as the formula writes them: (Z1, A1) in batch notation."""
+    shown = _shown(tree, name)
+    return shown, name_node(other, shown != name)[2]
+
+
 def _renamed(tree, name, other):
     """``tree`` with occurrences of ``name`` replaced by ``other`` (every subset of them, all of them first)."""
     # Some occurrences may be right ((yhat - y) w2 yhat (1 - yhat) x): try every
@@ -194,8 +216,9 @@ def _wrong_layer_values(tree, ctx):
         group, layer = found
         for (other_group, other_layer), other in sorted(ns.layered.items(), key=lambda kv: (abs(kv[0][1] - layer), kv[0][1])):
             if other_group == group and other_layer != layer and other in ns.names:
+                a, b = _as_written(tree, name, other)
                 for repaired, which in _renamed(tree, name, other):
-                    yield repaired, f"{name} should be {other}{which}"
+                    yield repaired, f"{a} should be {b}{which}"
 
 
 def _fprime_at_activation(tree, ctx):
@@ -211,13 +234,14 @@ def _fprime_at_activation(tree, ctx):
         other = ns.layered.get(("z" if group == "a" else "a", layer))
         if other is None or other not in ns.names:
             continue
+        a, b = _as_written(tree, name, other)
         for repaired, which in _renamed(tree, name, other):
             if group == "a":
-                yield repaired, (f"{name} should be {other}{which}: f' is evaluated at the activation instead of the "
-                                 f"pre-activation (f'({other}), with {other} = W x + b before f)")
+                yield repaired, (f"{a} should be {b}{which}: f' is evaluated at the activation instead of the "
+                                 f"pre-activation (f'({b}), with {b} = W x + b before f)")
             else:
-                yield repaired, (f"{name} should be {other}{which}: a derivative written in the activation "
-                                 f"(tanh' = 1 - a^2, sigma' = a (1 - a)) takes {other} = f({name}), not {name}")
+                yield repaired, (f"{a} should be {b}{which}: a derivative written in the activation "
+                                 f"(tanh' = 1 - a^2, sigma' = a (1 - a)) takes {b} = f({a}), not {a}")
 
 
 def _regularisation(tree, ctx):
@@ -247,9 +271,13 @@ def _numbering(tree, ctx):
     ns = ctx.namespace
     layered = [(p, n, ns.group_of(n[1])) for p, n in fm.subtrees(tree) if n[0] == "name"]
     layered = [(p, n, g) for p, n, g in layered if g is not None]
-    if not layered:
-        return
+    if len({n[1] for _, n, _ in layered}) < 2:
+        return  # one value of another layer is a wrong layer, not a numbering
+    weights = any(g[0] in ("w", "b") for _, _, g in layered)
     for shift, groups, sentence in _NUMBERING_SHIFTS:
+        if not weights and shift == -1:  # no W or b written: Nielsen's and UFLDL's numberings read it alike
+            sentence = ("with every layer number one lower: the input numbered as layer 1, as in Nielsen and UFLDL? "
+                        "pass layers='nielsen' or layers='ufldl'")
         repaired, moved = tree, False
         for path, node, (group, layer) in layered:
             if group not in groups:
@@ -303,13 +331,13 @@ class Mistake:
 
 # The table of the usual mistakes, most specific first; adding one is a row.
 MISTAKES = (
+    Mistake("axis", "sum over the wrong axis", _reduce_axis),
     Mistake("sign", "sign error", _negate),
     Mistake("layout", "wrong layout (dL/dW vs its transpose)", _transpose_whole),
     Mistake("regularisation", "regularisation term forgotten, halved, doubled or of the wrong sign", _regularisation),
     Mistake("factor_2", "factor 2", _factor_two),
     Mistake("sum_vs_mean", "sum vs mean over the batch", _sum_vs_mean),
     Mistake("factor_m", "factor 1/m", _factor_m),
-    Mistake("axis", "sum over the wrong axis", _reduce_axis),
     Mistake("indices", "component indices swapped", _swapped_indices),
     Mistake("transpose", "missing or misplaced transpose", _transposes),
     Mistake("numbering", "right under another layer numbering", _numbering),
