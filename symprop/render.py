@@ -34,6 +34,7 @@ from .batch import EXAMPLE_SUFFIX, INDEX, M, batch_name, indexed
 from .errors import EvaluationError, LatexError, SympropError
 from .outputs import GENERATED_MARK, check_writable, header, write_atomic
 from .printing import LatexPrinter, NumPyPrinter, helper_namespace, latex_name
+from .printing import latex as latex_expr
 from .printing import text as plain_text
 from .templating import environment, template_dir
 
@@ -64,6 +65,11 @@ _LATEX_SPECIAL = {
 }
 _MARKDOWN_SPECIAL = set("\\`*_[]$|~")
 _MARKDOWN_LINE_START = re.compile(r"^(#|[-+>]|\d+[.)])")
+
+
+def _dim(d) -> str:
+    """A dimension as the notes write it: 4, or m for the size of a batch."""
+    return str(int(d)) if d.is_Integer else latex_expr(d)
 
 
 def _one_line(text) -> str:
@@ -299,16 +305,16 @@ class _Notes:
     def shape_tex(self, shape) -> str:
         if not shape:
             return r"\mathbb{R}"
-        rows, cols = (int(shape[0]), int(shape[1]))
-        if cols == 1:
+        rows, cols = (_dim(shape[0]), _dim(shape[1]))
+        if cols == "1":
             return rf"\mathbb{{R}}^{{{rows}}}"
         return rf"\mathbb{{R}}^{{{rows} \times {cols}}}"
 
     def shape_words(self, shape) -> str:
-        return f"{int(shape[0])} x {int(shape[1])}" if shape else "scalar"
+        return f"{_dim(shape[0])} x {_dim(shape[1])}" if shape else "scalar"
 
     def shape_math(self, shape) -> str:
-        return rf"{int(shape[0])} \times {int(shape[1])}" if shape else "1"
+        return rf"{_dim(shape[0])} \times {_dim(shape[1])}" if shape else "1"
 
     def bracketed(self, expr) -> str:
         tex = self.tex(expr)
@@ -397,7 +403,8 @@ class _Notes:
     def shapes_table(self) -> Block:
         rows = []
         for sym in self.net.inputs:
-            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(sym.shape)), self.fmt.escape("input (one example)")))
+            what = "input (a batch, one example per column)" if self.net.batch is not None else "input (one example)"
+            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(sym.shape)), self.fmt.escape(what)))
         for sym in self.net.targets:
             rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(sym.shape)), self.fmt.escape("target")))
         for sym in self.net.params:
@@ -410,8 +417,8 @@ class _Notes:
                 "pre-activation": f"pre-activation of layer {n.layer}",
                 "activation": f"activation of layer {n.layer}",
                 "prediction": "prediction",
-                "loss": "loss of one example",
-            }.get(n.role, n.role)
+                "loss": "loss of one example" if self.net.batch is None else "loss, the mean over the batch",
+            }.get(n.role, n.description or n.role)
             rows.append((self.cell(self.name(n.name)), self.cell(self.shape_tex(n.shape)), self.fmt.escape(what)))
         header_ = (self.fmt.escape("symbol"), self.fmt.escape("shape"), self.fmt.escape("what it is"))
         return Block("table", header=header_, rows=tuple(rows))
@@ -725,22 +732,22 @@ class _Notes:
         if self.scalar:
             return notes
         for arg in _transposed_parameters(s.expr, self.net.params):
-            rows, cols = (int(d) for d in arg.shape)
+            rows, cols = (_dim(d) for d in arg.shape)
             notes.append(self.note(
                 "Note: ", Math(self.name(arg.name)), f" maps a vector of size {cols} to one of size {rows}, so its transpose ",
                 Math(self.tex(sp.Transpose(arg))), f" sends a gradient of size {rows} back to size {cols}.",
             ))
         if s.kind == "gradient" and s.role == "parameter" and isinstance(s.symbol, sp.MatrixSymbol):
-            shape = tuple(int(d) for d in s.symbol.shape)
+            shape = tuple(s.symbol.shape)
             outer = _outer_product_factors(s.expr)
-            if outer is not None and shape[1] > 1:
+            if outer is not None and shape[1] != 1:
                 column, row = outer
                 notes.append(self.note(
                     "Note: ", Math(self.tex(s.symbol)), " has the shape of ", Math(self.name(s.of)),
                     ", ", Math(self.shape_math(shape)), ": the column ", Math(self.tex(column)),
                     " times the row ", Math(self.tex(row)), " (an outer product).",
                 ))
-            elif shape[1] > 1:
+            elif shape[1] != 1:
                 notes.append(self.note(
                     "Note: ", Math(self.tex(s.symbol)), " has the shape of ", Math(self.name(s.of)),
                     ", ", Math(self.shape_math(shape)), ".",
