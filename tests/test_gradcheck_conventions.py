@@ -179,3 +179,16 @@ def test_layer_patterns():
     assert layer_pattern({**ok, "W1": False, "b1": False, "W2": False, "b2": False}, layers).key == "from_layer"
     assert layer_pattern({**ok, "W2": False, "b2": False}, layers).key == "one_layer"
     assert layer_pattern({**ok, "W1": False, "W3": False}, layers) is None  # no pattern: two separate errors
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"names": ["X"]}, "names must be a dict"), ({"hyperparams": [0.1]}, "hyperparams must be a dict"),
+    ({"hyperparams": {"lamda": "big"}}, "must be a number"), ({"hyperparams": {"lamda": float("nan")}}, "finite"),
+    ({"layout": 3}, "layout must be"), ({"layout": {"W9": "in_out"}}, "not given"), ({"reduction": "max"}, "reduction"),
+])
+def test_bad_options_are_one_clear_line(options, words):
+    params, data = problem(TWO)
+    settings = {**OPTIONS, **options}
+    with pytest.raises(EvaluationError, match=words) as info:
+        symprop.gradcheck(correct, params, data, net=network(TWO), **settings)
+    assert "\n" not in str(info.value)

@@ -232,6 +232,8 @@ def _convention(d, target, layers, rows, names) -> Convention:
         group, ours = found
         variables += [("l", ours - numbering.offset(group)), ("k", ours - numbering.offset(group))]
     variables.append(("L", plain.depth() - numbering.offset("a")))
+    if names is not None and not isinstance(names, dict):
+        raise FormulaError(f"names must be a dict of the author's words -> the network's names, got {type(names).__name__}")
     words = dict(names or {})
     for word, meant in words.items():
         if not (isinstance(word, str) and isinstance(meant, str)):

@@ -172,6 +172,8 @@ def parameter_layers(network) -> dict:
 
 
 def _hyper_values(network, hyperparams) -> dict:
+    if hyperparams is not None and not isinstance(hyperparams, dict):
+        raise EvaluationError(f"hyperparams must be a dict of name -> number, got {type(hyperparams).__name__}")
     given = dict(hyperparams or {})
     known = {s.name for s in network.hyperparams}
     unknown = sorted(str(getattr(k, "name", k)) for k in given if str(getattr(k, "name", k)) not in known)
@@ -183,7 +185,12 @@ def _hyper_values(network, hyperparams) -> dict:
         value = given.get(sym.name, given.get(sym, network.hyperparam_defaults.get(sym.name)))
         if value is None:
             raise EvaluationError(f"the network's hyper-parameter {sym.name!r} needs a number: hyperparams={{'{sym.name}': ...}}")
-        values[sym.name] = float(value)
+        try:
+            values[sym.name] = float(value)
+        except (TypeError, ValueError):
+            raise EvaluationError(f"the hyper-parameter {sym.name!r} must be a number, got {value!r}") from None
+        if not np.isfinite(values[sym.name]):
+            raise EvaluationError(f"the hyper-parameter {sym.name!r} must be finite, got {value!r}")
     return values
 
 
@@ -193,6 +200,8 @@ def network_reference(net, params: dict, data: dict, *, layout=None, names=None,
     network = d.network
     if reduction not in ("mean", "sum"):
         raise EvaluationError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    if names is not None and not isinstance(names, dict):
+        raise EvaluationError(f"names must be a dict of your names -> the network's names, got {type(names).__name__}")
     declared = {s.name: s for s in network.params}
     data_symbols = {s.name for s in network.inputs + network.targets}
     param_names = _renaming(names and {k: v for k, v in names.items() if k in params}, set(params), set(declared))

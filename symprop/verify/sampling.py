@@ -263,6 +263,8 @@ class _Sampler:
 
 
 def _hyper_numbers(net, hyperparams) -> dict:
+    if hyperparams is not None and not isinstance(hyperparams, dict):
+        raise FormulaError(f"hyperparams must be a dict of name -> number, got {type(hyperparams).__name__}")
     given = {getattr(k, "name", k): v for k, v in (hyperparams or {}).items()}
     known = {s.name for s in net.hyperparams}
     unknown = sorted(str(k) for k in given if k not in known)
