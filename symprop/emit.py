@@ -641,6 +641,8 @@ def numpy_module(derivation, **options) -> str:
     """The source of a standalone NumPy training module for ``derivation``."""
     if options:
         raise TypeError(f"numpy_module got unexpected options {sorted(options)}")
+    if derivation.network.hyperparams:  # generated code holds numbers: the declared defaults
+        derivation = derivation.network.bind({}).derive()
     model = view_model(derivation)
     return environment(latex=False).get_template("module.py.j2").render(**model)
 
