@@ -33,6 +33,7 @@ from sympy import (
     Transpose,
     ZeroMatrix,
 )
+from sympy.core.symbol import Str
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 # The variable of every elementwise Lambda symprop builds.  A fixed Symbol (not
@@ -65,6 +66,17 @@ def is_one_matrix(expr) -> bool:
     return isinstance(expr, OneMatrix)
 
 
+def is_all_ones(expr) -> bool:
+    """The matrix of ones, also written as an outer product of ones vectors (1 1^T)."""
+    if isinstance(expr, OneMatrix):
+        return True
+    return (
+        isinstance(expr, MatMul)
+        and all(isinstance(f, OneMatrix) for f in expr.args)
+        and all(f.shape[1] == 1 for f in expr.args[:-1])
+    )
+
+
 # --------------------------------------------------------------------------
 # Smart constructors
 # --------------------------------------------------------------------------
@@ -80,11 +92,26 @@ def add(*terms):
             flat.append(term)
     if not flat:
         return terms[0] if terms else sp.S.Zero
+    if is_matrix(flat[0]):
+        flat = _collect(flat)
+        if not flat:
+            return ZeroMatrix(*terms[0].shape)
     if len(flat) == 1:
         return flat[0]
     if is_matrix(flat[0]):
         return MatAdd(*flat)
     return sp.Add(*flat)
+
+
+def _collect(terms) -> list:
+    """c1 T + c2 T -> (c1 + c2) T, in the order the terms first appear (A (.) A's two shares)."""
+    coefficients: dict = {}
+    for term in terms:
+        c, rest = coefficient_split(term)
+        coefficients[rest] = coefficients.get(rest, sp.S.Zero) + c
+    if len(coefficients) == len(terms):
+        return list(terms)
+    return [scale(c, rest) for rest, c in coefficients.items() if c != 0]
 
 
 def coefficient_split(expr):
@@ -164,7 +191,7 @@ def hadamard(*factors):
             coefficient *= f
     if any(isinstance(m, ZeroMatrix) for m in mats) or coefficient == 0:
         return ZeroMatrix(*mats[0].shape)
-    kept = [m for m in mats if not is_one_matrix(m)]
+    kept = [m for m in mats if not is_all_ones(m)]
     if not kept:
         body = mats[0]
     elif len(kept) == 1:
@@ -339,6 +366,9 @@ class Scalarized:
             c, rest = coefficient_split(expr)
             if c != 1:
                 return c * self.to_scalar(rest)
+            if all(isinstance(f, OneMatrix) for f in expr.args):
+                # 1 1^T is the matrix of ones; 1^T 1 = n
+                return sp.Mul(*[f.shape[1] for f in expr.args[:-1]])
             # A per-example scalar broadcast to a column: 1 s or v s.
             factors = expr.args
             if len(factors) == 2 and factors[1].shape == (1, 1) and expr.shape == self.shape:
@@ -421,8 +451,52 @@ def is_elementwise_node(expr, shape) -> bool:
     return False
 
 
-def matrix_symbol_like(name: str, expr) -> sp.Basic:
-    """A symbol of the same kind and shape as ``expr`` (MatrixSymbol or Symbol)."""
+class TensorSymbol(MatrixSymbol):
+    """A MatrixSymbol that stands for a tensor: images (C, H, W) and kernels (O, C, kh, kw).
+
+    It is the matrix of its first axis by the rest flattened (C x H*W, O x C*kh*kw), the
+    layout of im2col, so every matrix rule applies to it; ``dims`` keeps the tensor's
+    shape for the convolution ops, the notes and the code's API.
+    """
+
+    def __new__(cls, name, *args):
+        dims = args[-1]  # (dims,) or, when SymPy rebuilds it from its args, (rows, cols, dims)
+        dims = tuple(int(d) for d in dims)
+        rest = 1
+        for d in dims[1:]:
+            rest *= d
+        return sp.Basic.__new__(cls, Str(name) if isinstance(name, str) else name, sp.Integer(dims[0]),
+                                sp.Integer(rest), sp.Tuple(*[sp.Integer(d) for d in dims]))
+
+    def doit(self, **hints):
+        return self
+
+    @property
+    def name(self):
+        return self.args[0].name
+
+    @property
+    def shape(self):
+        return (self.args[1], self.args[2])
+
+    @property
+    def dims(self) -> tuple:
+        return tuple(int(d) for d in self.args[3])
+
+    @property
+    def free_symbols(self):
+        return {self}
+
+    def _eval_subs(self, old, new):
+        return None
+
+
+def matrix_symbol_like(name: str, expr, dims=None) -> sp.Basic:
+    """A symbol of the same kind and shape as ``expr`` (MatrixSymbol or Symbol; a
+    TensorSymbol when ``expr`` is one, or ``dims`` gives the tensor it stands for)."""
+    dims = dims or getattr(expr, "dims", None)
+    if dims is not None and is_matrix(expr):
+        return TensorSymbol(name, dims)
     if is_matrix(expr):
         return MatrixSymbol(name, *expr.shape)
     return sp.Symbol(name)

@@ -175,6 +175,13 @@ class Batcher:
         return alg.add(*out)
 
 
+def columns_per_example(network) -> bool:
+    """True if every per-example value is a scalar, a column or a row (the classic layout)."""
+    values = list(network.inputs) + list(network.targets) + [n.symbol for n in network.nodes]
+    # an image or a kernel is a tensor even when its matrix happens to be a row
+    return all(not isinstance(v, MatrixExpr) or (1 in v.shape and getattr(v, "dims", None) is None) for v in values)
+
+
 EXAMPLE_SUFFIX = "__i"  # x__i is x^(i); user names may not contain "__"
 
 
@@ -190,7 +197,14 @@ def indexed(e, per_example: set):
 
 
 def batch_forms(network, steps):
-    """The steps with ``batched`` filled in."""
+    """The steps with ``batched`` filled in.
+
+    A network declared over a batch is in batch form already; one whose
+    examples are matrices (sequences, images) has no column-stacked batch
+    form: for both, ``batched`` stays None.
+    """
+    if network.batch is not None or not columns_per_example(network):
+        return list(steps)
     per_example = set(network.inputs) | set(network.targets)
     for s in steps:
         if s.kind in ("forward", "loss") or (s.kind == "adjoint"):

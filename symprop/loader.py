@@ -19,6 +19,7 @@ import sympy as sp
 from .errors import ModelFileError, ShapeError, SympropError, describe
 from .network import Network
 from .outputs import file_kind
+from .recurrent import RecurrentNetwork
 
 
 def load_network(path) -> Network:
@@ -48,8 +49,9 @@ def load_network(path) -> Network:
         raise
     except BaseException as exc:  # the user's code failed: say where and what, no traceback
         raise ModelFileError(f"{path}{_line_of(exc, path)}: {type(exc).__name__}: {describe(exc)}") from None
-    nets = {k: v for k, v in namespace.items() if isinstance(v, Network)}
-    if isinstance(namespace.get("net"), Network):
+    kinds = (Network, RecurrentNetwork)
+    nets = {k: v for k, v in namespace.items() if isinstance(v, kinds)}
+    if isinstance(namespace.get("net"), kinds):
         return namespace["net"]
     if len(nets) == 1:
         return next(iter(nets.values()))

@@ -65,6 +65,8 @@ def reserved_reason(name: str):
         return "is a name the generated code defines itself"
     if name in ops.FUNCTIONS or name in ops.LOSSES or name in ops.OP_NAMES:
         return "is the name of an op (its NumPy helper has that name)"
+    if name in ops.NUMPY_HELPERS:
+        return "is the name of a NumPy helper the generated code defines"
     for prefix, what in _DERIVED_PATTERNS:
         if name.startswith(prefix):
             return f"starts with {prefix!r}, which the generated code uses for {what.format('...')}"

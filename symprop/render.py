@@ -32,6 +32,7 @@ from .errors import EvaluationError, SympropError
 from .outputs import GENERATED_MARK, header, write_all
 from .pdf import compile_pdf, pdf_bytes, pdflatex_path  # noqa: F401  (compile_pdf, pdflatex_path: re-exported)
 from .printing import LatexPrinter, NumPyPrinter, helper_namespace, latex_name
+from .printing import latex as latex_expr
 from .printing import text as plain_text
 from .templating import environment, template_dir
 
@@ -62,6 +63,11 @@ _LATEX_SPECIAL = {
 }
 _MARKDOWN_SPECIAL = set("\\`*_[]$|~")
 _MARKDOWN_LINE_START = re.compile(r"^(#|[-+>]|\d+[.)])")
+
+
+def _dim(d) -> str:
+    """A dimension as the notes write it: 4, or m for the size of a batch."""
+    return str(int(d)) if d.is_Integer else latex_expr(d)
 
 
 def _one_line(text) -> str:
@@ -298,16 +304,16 @@ class _Notes:
     def shape_tex(self, shape) -> str:
         if not shape:
             return r"\mathbb{R}"
-        rows, cols = (int(shape[0]), int(shape[1]))
-        if cols == 1:
+        rows, cols = (_dim(shape[0]), _dim(shape[1]))
+        if cols == "1":
             return rf"\mathbb{{R}}^{{{rows}}}"
         return rf"\mathbb{{R}}^{{{rows} \times {cols}}}"
 
     def shape_words(self, shape) -> str:
-        return f"{int(shape[0])} x {int(shape[1])}" if shape else "scalar"
+        return f"{_dim(shape[0])} x {_dim(shape[1])}" if shape else "scalar"
 
     def shape_math(self, shape) -> str:
-        return rf"{int(shape[0])} \times {int(shape[1])}" if shape else "1"
+        return rf"{_dim(shape[0])} \times {_dim(shape[1])}" if shape else "1"
 
     def bracketed(self, expr) -> str:
         tex = self.tex(expr)
@@ -396,7 +402,8 @@ class _Notes:
     def shapes_table(self) -> Block:
         rows = []
         for sym in self.net.inputs:
-            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(sym.shape)), self.fmt.escape("input (one example)")))
+            what = "input (a batch, one example per column)" if self.net.batch is not None else "input (one example)"
+            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(sym.shape)), self.fmt.escape(what)))
         for sym in self.net.targets:
             rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(sym.shape)), self.fmt.escape("target")))
         users_of = {}  # one pass over the nodes, not one per parameter (quadratic in depth)
@@ -413,8 +420,8 @@ class _Notes:
                 "pre-activation": f"pre-activation of layer {n.layer}",
                 "activation": f"activation of layer {n.layer}",
                 "prediction": "prediction",
-                "loss": "loss of one example",
-            }.get(n.role, n.role)
+                "loss": "loss of one example" if self.net.batch is None else "loss, the mean over the batch",
+            }.get(n.role, n.description or n.role)
             rows.append((self.cell(self.name(n.name)), self.cell(self.shape_tex(n.shape)), self.fmt.escape(what)))
         header_ = (self.fmt.escape("symbol"), self.fmt.escape("shape"), self.fmt.escape("what it is"))
         return Block("table", header=header_, rows=tuple(rows))
@@ -599,6 +606,9 @@ class _Notes:
         blocks.extend(self.step_notes(s, node))
         return blocks
 
+    def by_name_node(self, name):
+        return next(n for n in self.net.nodes if n.name == name)
+
     def delta_intro(self, s) -> list:
         """The error signal of a layer and the derivative of its activation, written out."""
         blocks = []
@@ -620,6 +630,16 @@ class _Notes:
                     Math(r"\odot"), ") by the derivative of the activation:",
                 ))
             blocks.append(Block("equations", equations=tuple(self.activation_derivative(rule, s, act_node))))
+        elif act_node.shape[1] != 1 or getattr(self.by_name_node(act_node.name).definition, "axis", 0):
+            # softmax of a matrix: every column (or row) on its own
+            along = "row" if self.by_name_node(act_node.name).definition.axis else "column"
+            jacobian = rule.latex_jacobian.format(s="p")
+            blocks.append(self.p(
+                "The error signal at ", Math(z), ". Softmax normalises each ", along, " of ", Math(z),
+                " on its own, so each ", along, " of ", Math(self.tex(s.symbol)), " is the symmetric Jacobian of that ",
+                along, ", ", Math(rf"J = {jacobian}"), " with ", Math("p"), " the ", along, " of ", Math(a),
+                ", times the same ", along, " of ", Math(self.adjoint_of(act_node.name)), "; for all of them at once:",
+            ))
         else:  # softmax: the entries are coupled, the Jacobian is a full matrix
             jacobian = rule.latex_jacobian.format(s=a)
             blocks.append(self.p(
@@ -697,16 +717,17 @@ class _Notes:
             act_node = self._activation_node(s)
             if act_node is not None:
                 rule = ops.activation_rule(act_node.activation)
-                dz = self.adjoint_of(s.of)
+                # delta = dL/dz = ...; a value named d<z> is itself dL/dz: written once
+                dz = self.adjoint_of(s.of) + " = " if self.adjoint_of(s.of) != self.tex(s.symbol) else ""
                 if self.scalar:
                     chain = rf"{self.tex(s.contributions[0].upstream)} \cdot {self.partial(act_node.name, s.of)}"
-                    return rf"{dz} = {chain}", r"\text{chain rule}", "local derivative written out"
+                    return rf"{dz}{chain}", r"\text{chain rule}", "local derivative written out"
                 if isinstance(rule, ops.ScalarFunction):
                     f_prime = _prime(rule, self.name(s.of)) if rule.latex else "1"
                     chain = rf"{self.tex(s.contributions[0].upstream)} \odot {f_prime}"
-                    return rf"{dz} = {chain}", r"\text{chain rule}", "derivative written out"
+                    return rf"{dz}{chain}", r"\text{chain rule}", "derivative written out"
                 chain = rf"J^{{\top}} {self.tex(s.contributions[0].upstream)}"
-                return rf"{dz} = {chain}", r"\text{chain rule}", "product with the Jacobian"
+                return rf"{dz}{chain}", r"\text{chain rule}", "product with the Jacobian"
         if self.scalar and s.contributions and not (
             len(s.contributions) == 1 and s.contributions[0].consumer == self.net.loss_node.name
         ):
@@ -728,22 +749,22 @@ class _Notes:
         if self.scalar:
             return notes
         for arg in _transposed_parameters(s.expr, self.param_set):
-            rows, cols = (int(d) for d in arg.shape)
+            rows, cols = (_dim(d) for d in arg.shape)
             notes.append(self.note(
                 "Note: ", Math(self.name(arg.name)), f" maps a vector of size {cols} to one of size {rows}, so its transpose ",
                 Math(self.tex(sp.Transpose(arg))), f" sends a gradient of size {rows} back to size {cols}.",
             ))
         if s.kind == "gradient" and s.role == "parameter" and isinstance(s.symbol, sp.MatrixSymbol):
-            shape = tuple(int(d) for d in s.symbol.shape)
+            shape = tuple(s.symbol.shape)
             outer = _outer_product_factors(s.expr)
-            if outer is not None and shape[1] > 1:
+            if outer is not None and shape[1] != 1:
                 column, row = outer
                 notes.append(self.note(
                     "Note: ", Math(self.tex(s.symbol)), " has the shape of ", Math(self.name(s.of)),
                     ", ", Math(self.shape_math(shape)), ": the column ", Math(self.tex(column)),
                     " times the row ", Math(self.tex(row)), " (an outer product).",
                 ))
-            elif shape[1] > 1:
+            elif shape[1] != 1:
                 notes.append(self.note(
                     "Note: ", Math(self.tex(s.symbol)), " has the shape of ", Math(self.name(s.of)),
                     ", ", Math(self.shape_math(shape)), ".",
@@ -1090,8 +1111,10 @@ class _Notes:
         for s in self.steps:
             if s.key in self.values:
                 value = self.values[s.key]
-                if isinstance(s.symbol, sp.MatrixSymbol):
+                if isinstance(s.symbol, sp.MatrixSymbol) and all(d.is_Integer for d in s.symbol.shape):
                     value = np.asarray(value, dtype=float).reshape(tuple(int(d) for d in s.symbol.shape))
+                elif isinstance(s.symbol, sp.MatrixSymbol):  # n x m over a batch: the shape the values have
+                    value = np.asarray(value, dtype=float).reshape(int(s.symbol.shape[0]), -1)
                 ns[s.name] = value
         ns["eta"] = self.learning_rate
         return ns
@@ -1277,8 +1300,9 @@ def _jupyter_equations(derivation) -> list:
 # ==========================================================================
 
 
-def write_notes(derivation, directory, stem: str, values=None, learning_rate=None, pdf=None, force: bool = False) -> list:
-    """Write ``stem.tex`` and ``stem.md`` (and ``stem.pdf``) into ``directory``; return the paths.
+def write_notes(derivation, directory, stem: str, values=None, learning_rate=None, pdf=None, force: bool = False,
+                extra_files=()) -> list:
+    """Write ``stem.tex`` and ``stem.md`` (and ``stem.pdf``, and ``extra_files``: (path, text)) into ``directory``.
 
     ``pdf=None`` makes the PDF where pdflatex is installed; every file is
     rendered before any is written, and files symprop did not generate are
@@ -1287,17 +1311,21 @@ def write_notes(derivation, directory, stem: str, values=None, learning_rate=Non
     directory = Path(directory)
     if not directory.is_dir():
         raise SympropError(f"cannot write notes into {directory}: it is not a directory")
-    tex = latex(derivation, standalone=True, values=values, learning_rate=learning_rate)
-    outputs = [(directory / f"{stem}.tex", tex), (directory / f"{stem}.md", markdown(derivation, values=values, learning_rate=learning_rate))]
+    # the derivation's own views: a recurrent derivation renders its notes differently
+    tex = derivation.latex(standalone=True, values=values, learning_rate=learning_rate)
+    outputs = [(directory / f"{stem}.tex", tex),
+               (directory / f"{stem}.md", derivation.markdown(values=values, learning_rate=learning_rate))]
     if shutil.which("pdflatex") is not None if pdf is None else pdf:
         outputs.append((directory / f"{stem}.pdf", pdf_bytes(tex.encode("utf-8"), str(directory / f"{stem}.pdf"))))
-    return write_all(outputs, force)
+    return write_all(outputs + list(extra_files), force)  # all or nothing
 
 
-def notes_main(net, script: str, values=None, learning_rate=None, argv=None, stem=None) -> list:
+def notes_main(net, script: str, values=None, learning_rate=None, argv=None, stem=None, extra=None, code: bool = False) -> list:
     """The command line of an example script: ``python examples/x.py [--outdir DIR] [--force]``.
 
-    Writes ``<stem>.tex``, ``.md`` and ``.pdf`` (stem: the script's name) into examples/out.
+    Writes ``<stem>.tex``, ``.md`` and ``.pdf`` (stem: the script's name) into examples/out,
+    and ``extra`` files, {file name: function(derivation) -> text}; ``code=True`` adds the
+    training module ``<stem>_train.py``.
     """
     import argparse
     import sys
@@ -1310,7 +1338,12 @@ def notes_main(net, script: str, values=None, learning_rate=None, argv=None, ste
     try:
         outdir = Path(args.outdir)
         outdir.mkdir(parents=True, exist_ok=True)
-        written = write_notes(net.derive(), outdir, stem, values, learning_rate, force=args.force)
+        derivation = net.derive()
+        extra = dict(extra or {})
+        if code:
+            extra[f"{stem}_train.py"] = lambda d: d.numpy()
+        files = [(outdir / name, make(derivation)) for name, make in extra.items()]
+        written = write_notes(derivation, outdir, stem, values, learning_rate, force=args.force, extra_files=files)
     except (SympropError, OSError) as exc:  # OSError: the directory cannot be made
         print(f"{stem}: error: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         raise SystemExit(2) from None

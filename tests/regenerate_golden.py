@@ -36,6 +36,7 @@ CASES = {
     "sigmoid_111": (examples.sigmoid_111, {"x": 2, "w1": 0.5, "b1": 0, "w2": 0.8, "b2": 0, "y": 1}, 0.1),
     "two_layer": (examples.two_layer, TWO_LAYER_VALUES, 0.1),
     "residual": (examples.residual, None, None),
+    "rnn": (examples.rnn, examples.RNN_VALUES, 0.1),
 }
 
 

@@ -28,7 +28,13 @@ from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 from .. import algebra as alg
 from ..algebra import T
 from ..errors import UnsupportedOperationError
+from . import attention as _attention
+from . import convolution as _convolution
+from . import dropout as _dropout
 from . import losses as _losses
+from . import markers as _markers
+from . import normalization as _normalization
+from . import reductions as _reductions
 from . import softmax as _softmax
 from . import structural as _structural
 from .activations import (
@@ -47,15 +53,39 @@ from .activations import (
     swish,
     tanh,
 )
-from .base import FUNCTIONS, IDENTIFIER, LOSSES, OP_NAMES, OUT, P, Q, U, register
+from .base import FUNCTIONS, IDENTIFIER, LOSSES, NUMPY_HELPERS, OP_NAMES, OUT, P, Q, U, register
 from .base import undefined_message as _undefined_message
+from .markers import CLOSED_FORMS, Constant, Hint, Init, Named, constant, is_constant
+from .markers import name as name_value
+from .normalization import ClosedForm, batch_norm, layer_norm, standardize
+from .reductions import broadcast, center, divide, mean, ones, sqrt, var
+from .reductions import sum as sum_along
+from .attention import Masked, attention, causal_mask, masked
+from .dropout import dropout
+from .convolution import (
+    Conv,
+    ConvInputGrad,
+    ConvKernelGrad,
+    Flatten,
+    Pool,
+    PoolGrad,
+    Unflatten,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    flatten,
+    image,
+    image_dims,
+    kernel,
+    max_pool2d,
+)
 from .losses import Assumption, Loss, LossExpr, binary_cross_entropy, cross_entropy, mse, register_loss
 from .scalar import ERF_SOURCE, ScalarFunction, ScalarFunctionBase, activation, activations, function_rule
-from .softmax import LOGSUMEXP_NUMPY, SOFTMAX_NUMPY, VECTOR_HELPERS, Softmax, softmax, softmax_explicit
+from .softmax import LOGSUMEXP_NUMPY, SOFTMAX_NUMPY, Softmax, softmax, softmax_explicit
 from .structural import UNSUPPORTED
 
 VJP_RULES: dict[type, Callable] = {}
-for _family in (_structural, _softmax, _losses):
+for _family in (_structural, _softmax, _losses, _markers, _reductions, _normalization, _attention, _convolution, _dropout):
     VJP_RULES.update(_family.RULES)
 
 LEAF_CLASSES = (sp.Symbol, sp.MatrixSymbol, sp.Number, sp.NumberSymbol, OneMatrix, sp.ZeroMatrix, sp.Identity)
@@ -130,11 +160,16 @@ def is_loss_node(node) -> bool:
 
 __all__ = [
     "FUNCTIONS", "LOSSES", "OP_NAMES", "BUILTIN_FUNCTIONS", "VJP_RULES", "UNSUPPORTED", "LEAF_CLASSES",
-    "IDENTIFIER", "T", "U", "P", "Q", "OUT", "ERF_SOURCE", "SOFTMAX_NUMPY", "LOGSUMEXP_NUMPY", "VECTOR_HELPERS", "LEAKY_SLOPE",
+    "IDENTIFIER", "T", "U", "P", "Q", "OUT", "ERF_SOURCE", "SOFTMAX_NUMPY", "LOGSUMEXP_NUMPY", "LEAKY_SLOPE",
     "ScalarFunction", "ScalarFunctionBase", "Softmax", "Loss", "LossExpr", "Assumption",
     "register", "register_loss", "activation", "activations", "function_rule",
     "step", "Phi", "phi", "identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "silu", "swish", "gelu",
     "softmax", "softmax_explicit", "mse", "binary_cross_entropy", "cross_entropy",
     "rule_for", "vjp", "is_leaf", "is_activation_node", "activation_name", "activation_argument",
     "activation_rule", "is_loss_node", "_undefined_message",
+    "Named", "Hint", "Init", "Constant", "constant", "is_constant", "name_value", "CLOSED_FORMS", "ClosedForm",
+    "ones", "sum_along", "mean", "var", "broadcast", "center", "sqrt", "divide",
+    "batch_norm", "layer_norm", "standardize", "attention", "masked", "Masked", "causal_mask", "NUMPY_HELPERS",
+    "dropout", "image", "kernel", "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "image_dims",
+    "Conv", "ConvInputGrad", "ConvKernelGrad", "Pool", "PoolGrad", "Flatten", "Unflatten",
 ]
