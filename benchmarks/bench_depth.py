@@ -22,10 +22,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sympy as sp  # noqa: E402
 from sympy.core.cache import clear_cache  # noqa: E402
 
 import symprop  # noqa: E402
+from symprop import examples  # noqa: E402
 
 WIDTH = 16
 
@@ -37,14 +37,7 @@ def mlp(depth):
 
 def residual(depth):
     """h_l = tanh(W_l h_{l-1} + b_l) + h_{l-1}: a tower of residual blocks, softmax + cross-entropy on top."""
-    x, y = sp.MatrixSymbol("x", WIDTH, 1), sp.MatrixSymbol("y", 10, 1)
-    h, params = x, []
-    for block in range(1, depth + 1):
-        W, b = sp.MatrixSymbol(f"W{block}", WIDTH, WIDTH), sp.MatrixSymbol(f"b{block}", WIDTH, 1)
-        params += [W, b]
-        h = symprop.tanh(W * h + b) + h
-    Wo = sp.MatrixSymbol("Wo", 10, WIDTH)
-    return symprop.Network(symprop.cross_entropy(symprop.softmax(Wo * h), y), params=params + [Wo], inputs=[x], targets=[y])
+    return examples.residual_tower(depth, width=WIDTH)
 
 
 STAGES = ("declare", "derive", "render", "emit")

@@ -231,7 +231,24 @@ def transpose(expr):
     return Transpose(expr)
 
 
-class EntrywiseApply(ElementwiseApplyFunction):
+class _BuiltOnce:
+    """``doit`` stops here and the shape is the one computed at construction (``_shape``).
+
+    SymPy's ``doit`` and ``shape`` recurse into the arguments, through every
+    layer below: declaring an L-layer network cost O(L^2) and overflowed the
+    stack near 300 layers.  Stopping at each activation (and residual sum)
+    keeps every such query one layer long.
+    """
+
+    @property
+    def shape(self):
+        return self._shape
+
+    def doit(self, **hints):
+        return self
+
+
+class EntrywiseApply(_BuiltOnce, ElementwiseApplyFunction):
     """SymPy's ElementwiseApplyFunction, except that ``doit`` stops here.
 
     ``W * a + a`` makes SymPy call ``doit`` on every argument, recursively.  A
@@ -242,19 +259,8 @@ class EntrywiseApply(ElementwiseApplyFunction):
 
     def __new__(cls, function, expr):
         obj = MatrixExpr.__new__(cls, function, expr)
-        # SymPy's shape recurses into the argument, through every layer below:
-        # declaring an L-layer network cost O(L^2) and overflowed the stack near
-        # 300 layers.  Computed once here (the layer below has its own), every
-        # shape query stops at the nearest activation.
-        obj._shape = tuple(expr.shape)
+        obj._shape = tuple(expr.shape)  # the layer below has its own: no recursion (see _BuiltOnce)
         return obj
-
-    @property
-    def shape(self):
-        return self._shape
-
-    def doit(self, **hints):
-        return self
 
     def __add__(self, other):
         # f(W h + b) + h with h itself a sum: a residual block.  SymPy's "+"
@@ -265,24 +271,13 @@ class EntrywiseApply(ElementwiseApplyFunction):
         return super().__add__(other)
 
 
-class NestedSum(MatAdd):
-    """A sum that keeps the sums inside it as they were written (see EntrywiseApply.__add__).
-
-    Like EntrywiseApply, ``doit`` stops here and the shape is computed once,
-    so neither recurses down a deep residual tower.
-    """
+class NestedSum(_BuiltOnce, MatAdd):
+    """A sum that keeps the sums inside it as they were written (see EntrywiseApply.__add__)."""
 
     def __new__(cls, *args):
         obj = MatAdd.__new__(cls, *args)
         obj._shape = tuple(args[0].shape)
         return obj
-
-    @property
-    def shape(self):
-        return self._shape
-
-    def doit(self, **hints):
-        return self
 
     def __add__(self, other):
         if isinstance(other, EntrywiseApply) and other.shape == self.shape:

@@ -75,6 +75,19 @@ def deep(activation=ops.sigmoid, depth: int = 6, width: int = 4) -> Network:
                name=f"deep {activation.name} network")
 
 
+def residual_tower(blocks: int, width: int = 16, classes: int = 10) -> Network:
+    """h_l = tanh(W_l h_{l-1} + b_l) + h_{l-1} for l = 1..blocks, softmax + cross-entropy on top (depth benchmarks)."""
+    x, y = sp.MatrixSymbol("x", width, 1), sp.MatrixSymbol("y", classes, 1)
+    h, params = x, []
+    for block in range(1, blocks + 1):
+        W, b = sp.MatrixSymbol(f"W{block}", width, width), sp.MatrixSymbol(f"b{block}", width, 1)
+        params += [W, b]
+        h = ops.tanh(W * h + b) + h
+    Wo = sp.MatrixSymbol("Wo", classes, width)
+    return Network(ops.cross_entropy(ops.softmax(Wo * h), y), params=params + [Wo], inputs=[x], targets=[y],
+                   name=f"residual tower of {blocks} blocks")
+
+
 def rnn():
     """A tanh RNN with 2 inputs, 3 hidden units and 1 output, over 12 steps, loss at the last step.
 

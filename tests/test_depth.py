@@ -12,10 +12,10 @@ import sys
 
 import numpy as np
 import pytest
-import sympy as sp
 from sympy.core.cache import clear_cache
 
 import symprop
+from symprop import examples
 
 DEEP = os.environ.get("SYMPROP_DEEP") == "1"
 DEPTH = 1000 if DEEP else 400
@@ -28,14 +28,7 @@ def mlp(depth):
 
 
 def residual(depth):
-    x, y = sp.MatrixSymbol("x", WIDTH, 1), sp.MatrixSymbol("y", 2, 1)
-    h, params = x, []
-    for block in range(1, depth + 1):
-        W, b = sp.MatrixSymbol(f"W{block}", WIDTH, WIDTH), sp.MatrixSymbol(f"b{block}", WIDTH, 1)
-        params += [W, b]
-        h = symprop.tanh(W * h + b) + h
-    Wo = sp.MatrixSymbol("Wo", 2, WIDTH)
-    return symprop.Network(symprop.cross_entropy(symprop.softmax(Wo * h), y), params=params + [Wo], inputs=[x], targets=[y])
+    return examples.residual_tower(depth, width=WIDTH, classes=2)
 
 
 @pytest.fixture
