@@ -391,13 +391,14 @@ class Network:
 
         replacement: dict = {}
         memo: dict = {}
+        image_memo: dict = {}  # image_dims of the subexpressions, shared by the named nodes
         nodes = []
         for expr in order:
             if expr not in names:
                 continue
             name, role, layer, act, base, closed_form = names[expr]
             definition = _rebuild(expr, replacement, memo)
-            symbol = alg.matrix_symbol_like(name, expr, ops.image_dims(expr) if alg.is_matrix(expr) else None)
+            symbol = alg.matrix_symbol_like(name, expr, ops.image_dims(expr, image_memo) if alg.is_matrix(expr) else None)
             replacement[expr] = symbol
             description = markers[expr].description if expr in markers else ""
             nodes.append(Node(name, symbol, definition, role, layer, act, base, closed_form, description))

@@ -86,39 +86,36 @@ def _image_dims_children(x) -> list:
     return []
 
 
-_IMAGE_DIMS: dict = {}  # expression -> dims: every named node of a network asks about the layers below it
-
-
-def image_dims(x) -> tuple | None:
+def image_dims(x, memo=None) -> tuple | None:
     """(C, H, W) of a value that is an image (a TensorSymbol, a conv or pool, an activation of one...).
 
     The first argument of the same shape that has a geometry gives it.  Walked
-    iteratively, children first, with the answers kept: an L-layer network of
-    square layers has every layer's argument the shape of the next, and a
-    recursive walk per node was O(L^2), overflowed Python's stack past ~300
-    layers and unfolded a residual DAG into an exponential tree (issue 11).
+    iteratively, children first; ``memo`` (a dict the caller keeps for one
+    network) holds the answers across calls.  An L-layer network of square
+    layers has every layer's argument the shape of the next: a recursive walk
+    per named node was O(L^2), overflowed Python's stack past ~300 layers and
+    unfolded a residual DAG into an exponential tree (issue 11).  The memo is
+    never global: a lookup of an equal expression from another network would
+    compare the two deep expressions structurally.
     """
-    if x in _IMAGE_DIMS:
-        return _IMAGE_DIMS[x]
-    if len(_IMAGE_DIMS) > 200_000:
-        _IMAGE_DIMS.clear()
-    stack, done = [(x, False)], set()
+    memo = {} if memo is None else memo
+    stack, started = [(x, False)], set()
     while stack:
         node, expanded = stack.pop()
-        if node in _IMAGE_DIMS or (node in done and not expanded):
+        if node in memo or (node in started and not expanded):
             continue
         found, dims = _own_image_dims(node)
         if found:
-            _IMAGE_DIMS[node] = dims
+            memo[node] = dims
             continue
         children = _image_dims_children(node)
         if not expanded:
-            done.add(node)
+            started.add(node)
             stack.append((node, True))
-            stack.extend((c, False) for c in reversed(children) if c not in _IMAGE_DIMS)
+            stack.extend((c, False) for c in reversed(children) if c not in memo)
             continue
-        _IMAGE_DIMS[node] = next((_IMAGE_DIMS[c] for c in children if _IMAGE_DIMS.get(c) is not None), None)
-    return _IMAGE_DIMS[x]
+        memo[node] = next((memo[c] for c in children if memo.get(c) is not None), None)
+    return memo[x]
 
 
 def _input_dims(x, who) -> tuple:
