@@ -31,7 +31,7 @@ IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 GENERATED = frozenset({
     # module level of the generated training module (user names become
     # module-level too, in the demo under `if __name__ == "__main__"`)
-    "np", "PARAMS", "INPUTS", "TARGETS", "init_params", "forward", "loss", "gradients", "train",
+    "np", "PARAMS", "INPUTS", "TARGETS", "MASKS", "init_params", "forward", "loss", "gradients", "train",
     "Optimizer", "SGD", "RMSprop", "AdaGrad", "Adam", "AdamW",
     # NumPy helpers that are not scalar ops (those are checked against the registry)
     "softmax", "logsumexp", "log1m_softmax", "bce_softmax_backward", "erf",
@@ -45,6 +45,10 @@ GENERATED = frozenset({
     # reserved since the first release (kept so no name that was refused becomes valid)
     "cache", "seed", "dtype", "epochs", "batch_size", "optimizer", "self", "numpy", "lr",
 })
+
+# What a recurrent network's module (templates/recurrent_module.py.j2) defines
+# besides: refused for the names of a recurrent network (recurrent.py).
+GENERATED_RECURRENT = {"T": "the number of steps", "k": "the step index", "STEPS": "a constant", "SEQUENCES": "a constant"}
 
 # Prefixes and suffixes of names the generated code makes from a user's name.
 _DERIVED_PATTERNS = (
@@ -187,5 +191,5 @@ def check_latex_spelling(tex, what: str) -> str:
     return tex
 
 
-__all__ = ["ALLOWED_COMMANDS", "GENERATED", "IDENTIFIER", "check_latex_spelling", "check_name", "python_text",
+__all__ = ["ALLOWED_COMMANDS", "GENERATED", "GENERATED_RECURRENT", "IDENTIFIER", "check_latex_spelling", "check_name", "python_text",
            "reserved_reason"]

@@ -50,12 +50,13 @@ from .batch import M as BATCH
 from .batch import batch_name
 from .derivation import ETA
 from .errors import DeclarationError, EvaluationError, InvalidNameError, ShapeError, UnsupportedOperationError
+from .names import GENERATED_RECURRENT
 from .network import DEFAULT_OUTPUT, Network, _canonical, _check_name, _postorder
 from .printing import LatexPrinter, NumPyPrinter, TextPrinter, _latex_base, _text_name, helper_namespace
 
 LOSS_AT = ("every", "last")
 # Names the generated code of a recurrent network gives to things of its own.
-CODE_NAMES = {"T": "the number of steps", "k": "the step index", "STEPS": "a constant", "SEQUENCES": "a constant"}
+CODE_NAMES = GENERATED_RECURRENT  # the names its module defines (the one table: names.py)
 SEP = "__"  # <base>__<time label>: user names may not contain it
 
 

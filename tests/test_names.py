@@ -60,6 +60,10 @@ def _made_from_user_names(d) -> set:
     net = d.network
     made = {s.name for s in net.declared} | {step.name for step in d.steps}
     made |= {"d" + s.name for s in net.declared}
+    for state in getattr(net, "state_symbols", ()):  # a recurrent network: h_next, dh_next
+        made |= {state.name, f"{state.name}_next", f"d{state.name}_next", f"d{state.name}"}
+    if hasattr(d, "cell"):
+        made |= set(names.GENERATED_RECURRENT)  # refused for recurrent networks by recurrent.py
     return made
 
 
@@ -75,9 +79,17 @@ def registry():
     ops.FUNCTIONS.update(before)
 
 
+def _layer_net(name):
+    import layer_nets
+
+    return getattr(layer_nets, name)()
+
+
 NETWORKS = {
     "two_layer": lambda: examples.two_layer(),
     "relu_neuron": lambda: examples.relu_neuron(),
+    "rnn": lambda: examples.rnn(),
+    **{name: (lambda n=name: _layer_net(n)) for name in ("bn_mlp", "attention", "cnn", "dropout_mlp", "ln_sequence")},
     **{name: (lambda n=name: special_networks()[n]) for name in ("residual", "gated", "tied", "weight_decay", "scalar_sin_exp")
        if name in special_networks()},
 }
@@ -98,6 +110,8 @@ def test_every_name_of_a_generated_module_is_the_users_or_reserved(name):
 def test_every_name_of_evaluate_is_the_users_or_reserved():
     for build in NETWORKS.values():
         d = build().derive()
+        if hasattr(d, "cell"):
+            continue  # a recurrent derivation evaluates its cell step by step (recurrent.py)
         d.evaluate  # noqa: B018
         from symprop.numeric import _compile
 
