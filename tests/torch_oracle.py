@@ -23,6 +23,11 @@ from symprop import ops
 from symprop.algebra import T
 
 
+def _is_mean_term(term) -> bool:
+    """-mu 1^T (or -1 mu): the broadcast mean subtracted in a normalisation."""
+    return isinstance(term, sp.MatMul) and any(isinstance(a, ops.Named) and a.base == "mu" for a in term.args)
+
+
 def _registry_function(torch, name):
     F = torch.nn.functional
     table = {
@@ -186,12 +191,17 @@ class TorchOracle:
         raise NotImplementedError(f"torch oracle: {type(e).__name__} in {e}")
 
     def _standardize(self, named, ev):
-        """batch norm / layer norm statistics by torch's own functions (not symprop's composition)."""
+        """batch norm / layer norm statistics by torch's own functions (not symprop's composition).
+
+        The region's pieces are read off Zhat = Z_c (.) (sigma 1^T)^-1 directly (never by a search
+        of the subtree, which holds the statistics of earlier normalisations too)."""
         F = self.torch.nn.functional
-        centred = named.expr.args[0] if isinstance(named.expr.args[0], ops.Named) else named.expr.args[1]
-        z = next(a for a in centred.expr.args if not (isinstance(a, sp.MatMul) and a.args[0] == -1))
-        sigma = next(n for n in sp.preorder_traversal(named.expr) if isinstance(n, ops.Named) and n.base == "sigma")
-        eps = next(float(c.value) for c in sp.preorder_traversal(sigma.expr) if isinstance(c, ops.Constant))
+        centred = next(a for a in named.expr.args if isinstance(a, ops.Named))
+        spread = next(a for a in named.expr.args if isinstance(a, sp.HadamardPower)).base
+        sigma = next(a for a in (spread, *spread.args) if isinstance(a, ops.Named) and a.base == "sigma")
+        z = next(a for a in centred.expr.args if not _is_mean_term(a))
+        eps = next(float(c.value) for term in sigma.expr.base.args for c in getattr(term, "args", ())
+                   if isinstance(c, ops.Constant))
         x = ev(z)
         if named.closed_form == "standardize1":  # over the columns (the batch)
             return F.batch_norm(x.T, None, None, training=True, eps=eps).T
