@@ -155,6 +155,9 @@ class TorchOracle:
         if isinstance(e, ops.Softmax):
             return torch.softmax(ev(e.arg), dim=e.axis)
         if isinstance(e, ops.LossExpr):
+            logits = self._logits(e)
+            if logits is not None:  # torch's stable forms where the prediction is sigmoid(z) or softmax(z)
+                return logits(ev)
             p, t = ev(e.prediction), ev(e.target)
             F = torch.nn.functional
             name = e.rule.name
@@ -189,6 +192,25 @@ class TorchOracle:
                 raise NotImplementedError(f"torch oracle: no torch spelling of {e.func}")
             return f(*[ev(a) for a in e.args])
         raise NotImplementedError(f"torch oracle: {type(e).__name__} in {e}")
+
+    def _logits(self, loss):
+        """BCE of sigmoid(z) by binary_cross_entropy_with_logits, CE of softmax(z) by log_softmax (both as
+        torch computes them without the log of a saturated probability), or None."""
+        F = self.torch.nn.functional
+        pred, name = loss.prediction, loss.rule.name
+        while isinstance(pred, (ops.Named, ops.Hint)):
+            pred = pred.args[0]
+        if name == "binary_cross_entropy" and isinstance(pred, ElementwiseApplyFunction):
+            body = pred.function.expr
+            if isinstance(body, ops.ScalarFunctionBase) and body.rule.name == "sigmoid" and body.args == pred.function.variables:
+                return lambda ev: F.binary_cross_entropy_with_logits(ev(pred.expr), ev(loss.target))
+        if name == "cross_entropy" and isinstance(pred, ops.Softmax):
+            def ce(ev):
+                z, t = ev(pred.arg), ev(loss.target)
+                columns = z.shape[1] if z.dim() == 2 else 1
+                return -(t * self.torch.log_softmax(z, dim=pred.axis)).sum() / columns
+            return ce
+        return None
 
     def _standardize(self, named, ev):
         """batch norm / layer norm statistics by torch's own functions (not symprop's composition).
