@@ -360,7 +360,7 @@ class Diagnosis:
     repaired: Optional[str] = None  # the repaired formula, as text
 
 
-def _subtree_shapes(tree, point, exact) -> tuple:
+def _subtree_shapes(tree, point, exact, ops=None) -> tuple:
     """Shape of every subtree at one point (None where it does not evaluate), and the paths inside sums."""
     shapes, inside = {}, set()
     for path, node in fm.subtrees(tree):
@@ -369,7 +369,7 @@ def _subtree_shapes(tree, point, exact) -> tuple:
             inside.add(path)
         env = point.examples[0] if in_sum and point.examples else point.env
         try:
-            value = fm.Evaluator(env, point.examples, exact)(node)
+            value = fm.Evaluator(env, point.examples, exact, ops=ops)(node)
             shapes[path] = value.shape if isinstance(value, np.ndarray) else ()
         except (FormulaError, TypeError, ValueError):
             shapes[path] = None
@@ -377,7 +377,7 @@ def _subtree_shapes(tree, point, exact) -> tuple:
 
 
 def diagnose(tree, namespace, sample, evaluate, exact, batched, regularisation=None) -> Optional[Diagnosis]:
-    shapes, inside = _subtree_shapes(tree, sample[0], exact)
+    shapes, inside = _subtree_shapes(tree, sample[0], exact, namespace.ops)
     ctx = RepairContext(namespace, batched, shapes, inside, regularisation)
     tried = 0
     seen = {tree}
