@@ -462,6 +462,8 @@ class Evaluator:
             for col in range(shape[1]):
                 self.indices = {order[0]: row} | ({order[1]: col} if len(order) == 2 else {})
                 value = self.eval(tree)
+                if isinstance(value, (Ones, Spread)):
+                    raise FormulaShapeError(f"in components, {text(tree)} must be a number at each index, not a ones vector")
                 if isinstance(value, np.ndarray) and value.size != 1:
                     raise FormulaShapeError(f"in components, {text(tree)} must be a number at each index, "
                                             f"not a {_shape_text(value.shape)} matrix")

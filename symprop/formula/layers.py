@@ -57,6 +57,7 @@ class ConvInfo:
 @dataclass(frozen=True)
 class PoolInfo:
     kind: str  # max | avg
+    input: str  # the pooled value's name (A1)
     input_shape: tuple
     output_shape: tuple
     geometry: tuple  # (C, H, W, kh, kw, stride)
@@ -88,7 +89,7 @@ class LayerOps:
                 if isinstance(e, ops.Conv):
                     convs.append(ConvInfo(e.kernels.name, _shape(e.kernels), _shape(e.input), _shape(e), e.geometry))
                 elif isinstance(e, ops.Pool):
-                    pools.append(PoolInfo(e.kind, _shape(e.input), _shape(e), e.geometry))
+                    pools.append(PoolInfo(e.kind, getattr(e.input, "name", ""), _shape(e.input), _shape(e), e.geometry))
                 elif isinstance(e, ops.Flatten):
                     flattens.append(_shape(e.args[0]))
         return cls(tuple(convs), tuple(pools), tuple(flattens))

@@ -29,6 +29,20 @@ class Name:
     role: str = ""  # of forward values and adjoints: pre-activation | activation | prediction | loss
 
 
+@dataclass(frozen=True)
+class Standardization:
+    """One batch or layer norm: the names of its values, its axis and the length of the statistics."""
+
+    axis: int  # 1: statistics over the columns (batch norm); 0: over the rows (layer norm)
+    length: object  # how many values a statistic runs over: a number, or "m"
+    z: str  # the input
+    mu: str
+    centred: str
+    var: str
+    sigma: str
+    zhat: str
+
+
 @dataclass
 class Namespace:
     names: dict  # canonical name -> Name
@@ -42,6 +56,8 @@ class Namespace:
     convention: Convention = field(default_factory=Convention)
     ops: object = None  # the network's convolutions, pools and flattenings (layers.LayerOps)
     over_batch: bool = False  # the network is declared over a batch: X, Z1 are its own names, m its batch size
+    standardizations: tuple = ()  # the batch and layer norms (Standardization), for their mistakes
+    masks: tuple = ()  # names of the dropout masks
 
     def lookup(self, word: str):
         """(canonical name, written in batch notation) or None."""
@@ -122,11 +138,13 @@ def namespace(derivation, exclude=(), convention: Optional[Convention] = None) -
         if entry.kind == "hyper":
             for word in _greek_words(name):
                 aliases.setdefault(word, name)
+    for c in network_constants(net):  # epsilon, d_k, p_keep: named numbers of the layers
+        names.setdefault(c.name, Name(c.name, "constant", (), None, c, False))
+        for alias in _CONSTANT_ALIASES.get(c.name, ()):
+            aliases.setdefault(alias, c.name)
     for alias in list(aliases):
         if alias in names:
             del aliases[alias]
-    for c in network_constants(net):  # epsilon, d_k, p_keep: named numbers of the layers
-        names.setdefault(c.name, Name(c.name, "constant", (), None, c, False))
     over_batch = net.batch is not None
     names["m"] = Name("m", "count", (), None, sp.Symbol("m", integer=True, positive=True), False)
     batch_aliases = {}
@@ -141,8 +159,30 @@ def namespace(derivation, exclude=(), convention: Optional[Convention] = None) -
             if batch not in names and batch not in batch_aliases:
                 batch_aliases[batch] = name
     layered = _layered_names(net, names, adjoints)
+    masks = tuple(s.name for s in net.inputs if "dropout" in net.hints.get(s, {}))
     return Namespace(names, aliases, batch_aliases, layers, numbered, layered, adjoints, frozenset(exclude),
-                     convention or Convention(), LayerOps.of(net), over_batch)
+                     convention or Convention(), LayerOps.of(net), over_batch, _standardizations(net), masks)
+
+
+_CONSTANT_ALIASES = {"p_keep": ("p",), "epsilon": ("eps",)}  # dropout's p, the eps of code
+
+
+def _standardizations(net) -> tuple:
+    from ..ops.normalization import _region
+
+    found = []
+    for node in net.nodes:
+        if not node.closed_form.startswith("standardize"):
+            continue
+        region = _region(net, node)
+        if region is None:
+            continue
+        z, mu, centred, var, sigma = region
+        axis = int(node.closed_form[-1])
+        length = node.symbol.shape[axis]
+        length = int(length) if sp.sympify(length).is_Integer else "m"
+        found.append(Standardization(axis, length, z.name, mu.name, centred.name, var.name, sigma.name, node.name))
+    return tuple(found)
 
 
 def network_constants(net) -> list:

@@ -331,7 +331,7 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls, LayerWords):
         # name).  Other subscripts (W_2, y_hat, relu_prime) are read as scripts below.
         while self.is_op("_") and self.peek(1).kind in ("ident", "num"):
             joined = word + "_" + self.peek(1).text
-            if not (self.is_function(joined) or self.ns.lookup(joined)):
+            if not (self.is_function(joined) or self.ns.lookup(joined) or joined in dict(self.ns.convention.names)):
                 break
             self.next()
             self.next()
