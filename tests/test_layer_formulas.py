@@ -3,8 +3,9 @@
 * The table of tests/layer_formulas.py: every hand-derived formula judged
   right, every mistaken variant judged wrong with its named diagnosis.
 * The notes' own notation: every adjoint and gradient of the layer networks,
-  as ``print(d)`` and ``d.latex()`` print it, read back and judged right (the
-  parser reads what the notes write); the forward pass likewise evaluates to
+  as ``print(d)`` and ``d.latex()`` print it (and as its SymPy expression),
+  read back and judged right (the parser reads what the notes write); the
+  forward pass likewise evaluates to
   the derivation's numbers (the layer ops ⋆, maxpool, vec, mask...).
   A selection of networks by default, every network of layer_nets.table()
   with SYMPROP_ALL_LAYER_CHECKS=1 (CI).
@@ -98,7 +99,7 @@ def test_every_printed_gradient_reads_back_right(name):
     for step in d.steps:
         if step.kind not in ("adjoint", "gradient"):
             continue
-        for written in (latex(step.expr), text(step.expr)):
+        for written in (latex(step.expr), text(step.expr), step.expr):  # and as the SymPy expression itself
             result = symprop.check_gradient(net, step.name if step.kind == "adjoint" else step.of, written)
             if not result.ok:
                 wrong.append(f"{step.name}: {written}\n{result}")

@@ -19,7 +19,7 @@ ELEMENTARY_FUNCTIONS = {
     "erf": (lambda x: _numpy_erf()(x), sp.erf),  # NumPy has no erf: symprop's own
 }
 _ELEMENTARY = {name: name for name in ELEMENTARY_FUNCTIONS} | {"ln": "log", "atan": "arctan"}
-_SYMPY_ELEMENTARY = tuple(f for _, f in ELEMENTARY_FUNCTIONS.values())  # classes, for from_sympy
+_SYMPY_ELEMENTARY = tuple(f for _, f in ELEMENTARY_FUNCTIONS.values() if isinstance(f, type))  # classes, for from_sympy
 
 
 # ==========================================================================
