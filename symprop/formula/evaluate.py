@@ -137,9 +137,7 @@ def _ones_product(a, b, text_of):
     left, right = (a.value, a.axes) if isinstance(a, Spread) else (a, frozenset()), \
         (b.value, b.axes) if isinstance(b, Spread) else (b, frozenset())
     (av, aa), (bv, ba) = left, right
-    if 1 in aa and 0 in ba:
-        if av.shape[1] != 1 or bv.shape[0] != 1:
-            raise FormulaShapeError(f"cannot tell the length of the ones vector in {text_of()}")
+    if 1 in aa and 0 in ba:  # (v 1ᵀ)(1 w): the inner length is the ones vectors' own, which nothing fixes
         raise FormulaShapeError(f"cannot tell the length of the ones vectors in {text_of()} (1ᵀ 1 is their length)")
     if 1 in aa:
         av = np.broadcast_to(av, (av.shape[0], bv.shape[0]))
