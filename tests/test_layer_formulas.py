@@ -106,6 +106,18 @@ def test_every_printed_gradient_reads_back_right(name):
     assert not wrong, "\n".join(wrong)
 
 
+@pytest.mark.parametrize("name", ["dropout_mlp", "ln_column"])
+def test_every_printed_batch_form_reads_back_right(name):
+    """The notes' batch forms of the per-example column networks (1/(p_keep m) Δ2 (A1 ⊙ M_B)ᵀ), batched=True."""
+    net, d = TABLE[name], derived(name)
+    steps = [s for s in d.steps if s.kind == "gradient" and s.batched is not None]
+    assert steps
+    for step in steps:
+        for written in (latex(step.batched), text(step.batched)):
+            result = symprop.check_gradient(net, step.of, written, batched=True)
+            assert result.ok, f"{step.name}: {written}\n{result}"
+
+
 @pytest.mark.parametrize("name", [n for n in NAMES if n.startswith(("cnn", "conv", "dropout_cnn", "attention", "softmax_rows", "ln"))])
 def test_the_printed_forward_pass_evaluates_to_the_derivations_numbers(name):
     """K1 ⋆ X + b1 𝟏, maxpool2(A1), vec(P2), mask(...), softmax_rows(Z): the layer ops of the notes, by symprop's helpers."""

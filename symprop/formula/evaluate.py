@@ -112,31 +112,26 @@ def _spread(value, axes):
     return Spread(value, axes) if axes else value
 
 
+def _parts(v) -> tuple:
+    """(value, its open axes) of a matrix or a Spread."""
+    return (v.value, v.axes) if isinstance(v, Spread) else (v, frozenset())
+
+
 def _ones_product(a, b, text_of):
     """a @ b where a or b is a ones vector or a Spread (None: neither is)."""
     if not isinstance(a, (Ones, Spread)) and not isinstance(b, (Ones, Spread)):
         return None
     if isinstance(a, Ones) and isinstance(b, Ones):
         return Spread(np.ones((1, 1)), (0, 1))  # 1 1ᵀ
-    if isinstance(b, Ones):
-        cols = None if isinstance(a, Spread) and 1 in a.axes else a.shape[1]
-        if cols is None:
+    if isinstance(a, Ones) or isinstance(b, Ones):
+        axis = 1 if isinstance(b, Ones) else 0  # X 1 runs along the columns of X, 1ᵀ X along its rows
+        value, axes = _parts(a if axis == 1 else b)
+        if axis in axes:
             raise FormulaShapeError(f"cannot tell the length of the ones vector in {text_of()}")
-        if cols == 1:  # v 1ᵀ: the column repeated
-            return Spread(a.value if isinstance(a, Spread) else a, (a.axes if isinstance(a, Spread) else set()) | {1})
-        value = (a.value if isinstance(a, Spread) else a) @ np.ones((cols, 1))  # X 1: the sum over the columns
-        return _spread(value, a.axes & {0} if isinstance(a, Spread) else ())
-    if isinstance(a, Ones):
-        rows = None if isinstance(b, Spread) and 0 in b.axes else b.shape[0]
-        if rows is None:
-            raise FormulaShapeError(f"cannot tell the length of the ones vector in {text_of()}")
-        if rows == 1:  # 1 r: the row repeated
-            return Spread(b.value if isinstance(b, Spread) else b, (b.axes if isinstance(b, Spread) else set()) | {0})
-        value = np.ones((1, rows)) @ (b.value if isinstance(b, Spread) else b)  # 1ᵀ X: the sum over the rows
-        return _spread(value, b.axes & {1} if isinstance(b, Spread) else ())
-    left, right = (a.value, a.axes) if isinstance(a, Spread) else (a, frozenset()), \
-        (b.value, b.axes) if isinstance(b, Spread) else (b, frozenset())
-    (av, aa), (bv, ba) = left, right
+        if value.shape[axis] == 1:  # v 1ᵀ, 1 r: the column or the row repeated
+            return Spread(value, axes | {axis})
+        return _spread(value.sum(axis=axis, keepdims=True), axes - {axis})  # X 1, 1ᵀ X: the sums
+    (av, aa), (bv, ba) = _parts(a), _parts(b)
     if 1 in aa and 0 in ba:  # (v 1ᵀ)(1 w): the inner length is the ones vectors' own, which nothing fixes
         raise FormulaShapeError(f"cannot tell the length of the ones vectors in {text_of()} (1ᵀ 1 is their length)")
     if 1 in aa:

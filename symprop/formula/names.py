@@ -151,6 +151,8 @@ def namespace(derivation, exclude=(), convention: Optional[Convention] = None) -
     for name, entry in (() if over_batch else names.items()):
         if entry.per_example:
             batch = batch_name(name)
+            if batch in names:
+                batch += "_B"  # a capital name of one example (a dropout mask M): its batch is M_B, as the notes print
             if batch not in names and batch not in aliases:
                 batch_aliases[batch] = name
     for alias, name in (() if over_batch else list(aliases.items())):

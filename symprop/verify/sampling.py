@@ -259,7 +259,7 @@ class _Sampler:
         for name in envs[0]:
             if name == "m":
                 continue
-            if name in params:
+            if name in params or name in self.constants:  # shared by every example
                 batch_env[name] = envs[0][name]
             else:
                 columns = [np.asarray(e[name], dtype=float).reshape(-1, 1) for e in envs]
