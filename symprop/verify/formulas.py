@@ -216,6 +216,13 @@ def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed:
     result.counterexample = _counterexample(tree, sample, evaluate, exact)
     regularisation = _regularisation_tree(d, target, namespace, rows)
     result.diagnosis = diagnose(tree, namespace, sample, evaluate, exact, batched, regularisation)
+    if result.diagnosis is None and chosen is None:  # no reading fits: a repair of another one may
+        for other in parsed.readings:
+            if other != tree:
+                result.diagnosis = diagnose(other, namespace, sample, evaluate, exact, batched, regularisation)
+                if result.diagnosis is not None:
+                    result.formula = text(other)
+                    break
     if not rows and not exact:
         flipped = [transposed(p) for p in columns_sample]
         if any(_matches(reading, flipped, evaluate, exact) for reading in parsed.readings):
