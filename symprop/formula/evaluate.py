@@ -258,7 +258,8 @@ class Evaluator:
     def __call__(self, tree, shape=None):
         """The value of ``tree``; ``shape``: the shape expected (fixes the length of a repeated vector, v 1ᵀ)."""
         free = free_indices(tree)
-        value = self.components(tree, free) if free else self.eval(tree)
+        with np.errstate(all="ignore"):  # inf and nan are verdicts ("not finite"), not warnings
+            value = self.components(tree, free) if free else self.eval(tree)
         if isinstance(value, Ones):
             raise FormulaShapeError("cannot tell the length of the ones vector: use it in a product, as in Delta1 @ ones")
         if isinstance(value, Spread):
