@@ -89,24 +89,24 @@ def _image_dims_children(x) -> list:
 def image_dims(x, memo=None) -> tuple | None:
     """(C, H, W) of a value that is an image (a TensorSymbol, a conv or pool, an activation of one...).
 
-    The first argument of the same shape that has a geometry gives it.  Walked
-    iteratively, children first; ``memo`` (a dict the caller keeps for one
-    network) holds the answers across calls.  An L-layer network of square
-    layers has every layer's argument the shape of the next: a recursive walk
-    per named node was O(L^2), overflowed Python's stack past ~300 layers and
-    unfolded a residual DAG into an exponential tree (issue 11).  The memo is
-    never global: a lookup of an equal expression from another network would
-    compare the two deep expressions structurally.
+    The first leaf with a geometry, depth first along the arguments of the same
+    shape, gives it.  Walked iteratively, each subexpression once (a residual
+    network's expression is a DAG); ``memo``, a dict the caller keeps for one
+    network, holds the answers across calls: an L-layer network of square
+    layers has every layer's argument the shape of the next, and a walk per
+    named node was O(L^2).  The memo is never global: a lookup of an equal
+    expression from another network would compare two deep expressions
+    structurally.
     """
-    memo = {} if memo is None else memo
+    memo = {} if memo is None else memo  # node -> (found, dims) of its subtree
     stack, started = [(x, False)], set()
     while stack:
         node, expanded = stack.pop()
         if node in memo or (node in started and not expanded):
             continue
-        found, dims = _own_image_dims(node)
-        if found:
-            memo[node] = dims
+        found = _own_image_dims(node)
+        if found[0]:
+            memo[node] = found
             continue
         children = _image_dims_children(node)
         if not expanded:
@@ -114,8 +114,8 @@ def image_dims(x, memo=None) -> tuple | None:
             stack.append((node, True))
             stack.extend((c, False) for c in reversed(children) if c not in memo)
             continue
-        memo[node] = next((memo[c] for c in children if memo.get(c) is not None), None)
-    return memo[x]
+        memo[node] = next((memo[c] for c in children if memo.get(c, (False,))[0]), (False, None))
+    return memo[x][1]
 
 
 def _input_dims(x, who) -> tuple:
