@@ -48,8 +48,9 @@ def pytest_terminal_summary(terminalreporter):
     if fuzz is None or not fuzz.STATS["generated"]:
         return
     stats = fuzz.STATS
+    kinks = f", {stats['at a kink']} discarded (no point away from a ReLU kink)" if stats.get("at a kink") else ""
     terminalreporter.write_line(
-        f"fuzz: {stats['generated']} networks generated, {stats['failed']} failed, {len(stats['refused'])} refused"
+        f"fuzz: {stats['generated']} networks generated, {stats['failed']} failed, {len(stats['refused'])} refused{kinks}"
     )
     for line in stats["refused"][:20]:
         terminalreporter.write_line(f"  refused: {line}")

@@ -238,14 +238,27 @@ def random_values(net, rng):
     return values
 
 
-def near_kink(derivation, values, margin=0.05) -> bool:
+def near_kink(derivation, values, margin=0.05, step=None) -> bool:
     """True if a ReLU-like activation sees a pre-activation within ``margin`` of 0
-    (where a finite difference of step ~1e-3 would straddle the kink)."""
+    (where a finite difference of step ~1e-3 would straddle the kink).
+
+    With ``step`` (the finite difference's step) the margin scales instead with
+    how far one perturbed entry can move the pre-activation: 8 steps times the
+    largest value it is computed from (a fixed 0.05 is too wide for small
+    values, so that no point passes, and too narrow for large ones)."""
     numbers = {**values, **derivation.evaluate(values)}
-    for step in derivation.forward_steps:
-        if step.activation in KINKED:
-            arg = ops.activation_argument(step.expr)
-            if isinstance(arg, (sp.Symbol, sp.MatrixSymbol)) and np.min(np.abs(np.asarray(numbers[arg.name]))) < margin:
+    steps = {s.name: s for s in derivation.forward_steps}
+    for s in derivation.forward_steps:
+        if s.activation in KINKED:
+            arg = ops.activation_argument(s.expr)
+            if not isinstance(arg, (sp.Symbol, sp.MatrixSymbol)):
+                continue
+            limit = margin
+            if step is not None and arg.name in steps:
+                sources = [np.max(np.abs(np.asarray(numbers[f.name], dtype=float)))
+                           for f in steps[arg.name].expr.free_symbols if f.name in numbers]
+                limit = 8 * step * max(sources + [1.0])
+            if np.min(np.abs(np.asarray(numbers[arg.name]))) < limit:
                 return True
     return False
 
