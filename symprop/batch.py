@@ -177,7 +177,12 @@ class Batcher:
 
 def columns_per_example(network) -> bool:
     """True if every per-example value is a scalar, a column or a row (the classic layout)."""
-    values = list(network.inputs) + list(network.targets) + [n.symbol for n in network.nodes]
+    data = set(network.inputs) | set(network.targets)
+    values = list(network.inputs) + list(network.targets)
+    for n in network.nodes:  # only values that depend on the example: W^T named once (tied weights) is a constant
+        if n.definition.free_symbols & data:
+            data.add(n.symbol)
+            values.append(n.symbol)
     # an image or a kernel is a tensor even when its matrix happens to be a row
     return all(not isinstance(v, MatrixExpr) or (1 in v.shape and getattr(v, "dims", None) is None) for v in values)
 
