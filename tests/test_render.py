@@ -164,11 +164,11 @@ def test_every_step_is_numbered_exactly_once(name):
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_every_final_equation_is_in_the_notes_with_its_number(name):
-    from symprop.render import _Format, _Notes
+    from symprop.notes import Notes, _Format
 
     d = NETWORKS[name].derive()
     tex = d.latex()
-    notes = _Notes(d, _Format("tex"))
+    notes = Notes(d, _Format("tex"))
     for s in d.steps:
         rel = r"\leftarrow" if s.kind == "update" else "="
         final = rf"&{rel} {notes.tex(s.expr)}"

@@ -1,0 +1,289 @@
+"""The shared context of the section builders: one derivation, one format, one worked example.
+
+``Notes`` holds what every section reads - the derivation and its steps by
+name, the LaTeX printer in the derivation's notation, the worked example's
+values - and the helpers they share: names, partial derivatives, prose and
+notes, aligned equation blocks, the numbers of the worked example (each
+recorded with the engine value it came from, for the tests).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+import numpy as np
+import sympy as sp
+
+from ..batch import EXAMPLE_SUFFIX
+from ..errors import EvaluationError, SympropError
+from ..printing import LatexPrinter, NumPyPrinter, helper_namespace, latex_name
+from .view import (
+    MAX_LINE_WIDTH,
+    NOTE_GAP,
+    Block,
+    Equation,
+    Math,
+    WorkedNumber,
+    _Format,
+    _visible_width,
+    escape_latex,
+    format_value,
+    _substitution,
+)
+
+DEFAULT_LEARNING_RATE = 0.1
+OPTIMIZERS = ("sgd", "momentum", "adam")
+MOMENTUM = 0.9
+ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
+
+
+class Notes:
+    """What the sections of one derivation's notes share, for one output format."""
+
+    def __init__(self, derivation, fmt: _Format, values=None, learning_rate=None, optimizer: str = "sgd"):
+        if optimizer not in OPTIMIZERS:
+            raise SympropError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        self.optimizer = optimizer
+        self.d = derivation
+        self.net = derivation.network
+        self.fmt = fmt
+        self.scalar = bool(self.net.is_scalar)
+        self.steps = derivation.steps
+        self.by_symbol = {s.symbol: s for s in self.steps if s.kind != "update"}
+        self.by_name = {s.name: s for s in self.steps}
+        self.nodes = {n.name: n for n in self.net.nodes}
+        self.declared = {s.name: s for s in self.net.declared}
+        self.derivative_names = frozenset(
+            s.name for s in self.steps if s.kind in ("adjoint", "gradient") and not s.name.startswith("delta")
+        ) | frozenset(
+            s.batched_symbol.name
+            for s in self.steps
+            if s.kind in ("adjoint", "gradient") and isinstance(s.batched_symbol, sp.MatrixSymbol)
+            and not s.batched_symbol.name.startswith("Delta")
+        )
+        self.printer_settings = dict(
+            bracket_layers=not self.scalar,
+            params=tuple(p.name for p in self.net.params),
+            derivative_names=self.derivative_names | {n + EXAMPLE_SUFFIX for n in self.derivative_names},
+        )
+        self.printer = LatexPrinter(self.printer_settings)
+        # the variable of f(z) and f'(z) in general, unless the network has a node named z
+        self.dummy = sp.Symbol("t" if "z" in self.nodes or "z" in self.declared else "z")
+        self.numbers: list = []
+        self.notes_made: set = set()
+        self.values = None
+        self.learning_rate = None
+        if values is not None:
+            self.learning_rate = DEFAULT_LEARNING_RATE if learning_rate is None else float(learning_rate)
+            self.values = derivation.evaluate(values, learning_rate=self.learning_rate)
+            self.given = _given_values(derivation, values)
+            self.numeric_namespace = self._namespace()
+
+    # -- printing helpers ------------------------------------------------------
+    def tex(self, expr) -> str:
+        return self.printer.doprint(expr)
+
+    def name(self, name: str) -> str:
+        return latex_name(name, not self.scalar, self.derivative_names)
+
+    def partial(self, top: str, bottom: str) -> str:
+        """\\frac{\\partial a}{\\partial z} for the names ``top`` and ``bottom``."""
+        return rf"\frac{{\partial {self.name(top)}}}{{\partial {self.name(bottom)}}}"
+
+    def adjoint_of(self, name: str) -> str:
+        """dL/d(name), whatever the adjoint is called (delta1 for z1)."""
+        return rf"\frac{{\partial L}}{{\partial {self.name(name)}}}"
+
+    def shape_tex(self, shape) -> str:
+        if not shape:
+            return r"\mathbb{R}"
+        rows, cols = (int(shape[0]), int(shape[1]))
+        if cols == 1:
+            return rf"\mathbb{{R}}^{{{rows}}}"
+        return rf"\mathbb{{R}}^{{{rows} \times {cols}}}"
+
+    def shape_words(self, shape) -> str:
+        return f"{int(shape[0])} x {int(shape[1])}" if shape else "scalar"
+
+    def shape_math(self, shape) -> str:
+        return rf"{int(shape[0])} \times {int(shape[1])}" if shape else "1"
+
+    def bracketed(self, expr) -> str:
+        tex = self.tex(expr)
+        return rf"\left({tex}\right)" if isinstance(expr, sp.Add) else tex
+
+    def cell(self, tex: str) -> str:
+        return self.fmt.prose(Math(tex))
+
+    def p(self, *parts) -> Block:
+        return Block("text", text=self.fmt.prose(*parts))
+
+    def note(self, *parts) -> Optional[Block]:
+        """A one-line note; None if the same note was already made (W^T appears in several steps)."""
+        text = self.fmt.prose(*parts)
+        if text in self.notes_made:
+            return None
+        self.notes_made.add(text)
+        return Block("note", text=text)
+
+    def reason(self, text: str) -> str:
+        """A form's reason as a math-mode annotation; substitutions cite the equation."""
+        if text.startswith("substitute "):
+            names = [n.strip() for n in text[len("substitute "):].split(",")]
+            cited = [self.by_name[n] for n in names if n in self.by_name]
+            if len(cited) == len(names):
+                refs = r" \text{ and } ".join(rf"{self.tex(s.symbol)} \text{{ from ({s.number})}}" for s in cited)
+                return rf"\text{{substituting }} {refs}"
+        for a in self.d.assumptions:
+            if a.text == text:
+                return rf"\text{{since }} {self.tex(a.lhs)} = {self.tex(a.rhs)}"
+        if self.scalar and text == "cancel entrywise":
+            text = "cancel"  # there are no entries in a scalar network
+        return rf"\text{{{escape_latex(text)}}}"
+
+    def equations(self, lines) -> Block:
+        """An aligned block; reasons in a column of their own unless a line is too long for that.
+
+        The column of reasons is as wide as the widest reason on every line, so
+        a long form would run into the margin: then each reason follows its
+        own line, or goes below it.
+        """
+        def width(e):
+            return _visible_width(e.lhs + e.rhs + e.note) + NOTE_GAP
+
+        if all(width(e) <= MAX_LINE_WIDTH for e in lines):
+            return Block("equations", equations=tuple(lines))
+        out = []
+        for e in lines:
+            if e.note and width(e) > MAX_LINE_WIDTH:
+                out.append(Equation(e.lhs, e.rel, e.rhs))
+                out.append(Equation("", "", "", note=e.note, tag=e.tag, label=e.label))
+            else:
+                out.append(e)
+        return Block("equations", equations=tuple(out), inline_notes=True)
+
+    # -- numbers -------------------------------------------------------------------
+    def _record(self, key, value):
+        self.numbers.append(WorkedNumber(key, value, format_value(value)))
+
+    def _namespace(self) -> dict:
+        """Every symbol's value, in its declared shape (evaluate gives 1x1 values as floats)."""
+        ns = dict(self.given)
+        for s in self.steps:
+            if s.key in self.values:
+                value = self.values[s.key]
+                if isinstance(s.symbol, sp.MatrixSymbol):
+                    value = np.asarray(value, dtype=float).reshape(tuple(int(d) for d in s.symbol.shape))
+                ns[s.name] = value
+        ns["eta"] = self.learning_rate
+        return ns
+
+    def evaluate_expr(self, expr):
+        """The value of an expression of the derivation's symbols at the worked example."""
+        printer = NumPyPrinter()
+        code = printer.doprint(expr)
+        namespace = helper_namespace(printer.helpers_used)
+        namespace.update(self.numeric_namespace)
+        with np.errstate(all="ignore"):
+            return eval(compile(code, "<symprop render>", "eval"), namespace)  # our own printed code
+
+    def with_numbers(self, expr) -> str:
+        """``expr`` printed with the worked example's numbers in place of its symbols."""
+        substitutions = {}
+        for sym in expr.free_symbols:
+            if isinstance(sym, sp.Symbol) and sym.name in self.numeric_namespace:
+                value = self.numeric_namespace[sym.name]
+                if _is_scalar_value(value):
+                    substitutions[sym.name] = _substitution(float(np.asarray(value).reshape(-1)[0]))
+        printer = LatexPrinter(dict(self.printer_settings, values=substitutions))
+        # a bracketed negative number as a function's argument: sigma((-0.67)) -> sigma(-0.67)
+        return _DOUBLE_BRACKETS.sub(r"\\left(\1\\right)", printer.doprint(expr))
+
+
+class SectionBuilder:
+    """One section of the notes (or a run of consecutive sections), built from the shared ``Notes``.
+
+    A builder reads the context's attributes and helpers as its own
+    (``self.tex``, ``self.values``, ``self.equations``), so its methods read
+    like those of one class; its state is its own.  ``key`` is the name that
+    selects or switches off the section and picks its template block
+    (templates/sections/<name>.<tex|md>.j2 when the section has a layout of its
+    own, templates/section.<tex|md>.j2 otherwise).
+    """
+
+    key = ""
+
+    def __init__(self, notes: Notes):
+        self.notes = notes
+
+    def __getattr__(self, attribute):
+        if attribute == "notes":  # not set yet: no recursion
+            raise AttributeError(attribute)
+        return getattr(self.notes, attribute)
+
+    def build(self) -> list:
+        """The sections (view-model ``Section``s) this builder contributes; [] when it does not apply."""
+        raise NotImplementedError
+
+
+_DOUBLE_BRACKETS = re.compile(r"\\left\(\\left\((-[^()]*?)\\right\)\\right\)")
+
+
+# ==========================================================================
+# Small helpers
+# ==========================================================================
+
+
+def _join_math(items: list) -> list:
+    """[a, b, c] -> [a, ", ", b, " and ", c] for prose()."""
+    out = []
+    for i, item in enumerate(items):
+        if i:
+            out.append(" and " if i == len(items) - 1 else ", ")
+        out.append(item)
+    return out
+
+
+def _prime(rule, argument: str) -> str:
+    """f'(z) in the rule's own notation: \\sigma'(z), \\operatorname{ReLU}'(z)."""
+    return rf"{rule.latex}'\left({argument}\right)"
+
+
+def _is_scalar_value(value) -> bool:
+    return np.asarray(value).size == 1
+
+
+def _symbol_like(declared: dict, nodes: dict, name: str):
+    if name in declared:
+        return declared[name]
+    return nodes[name].symbol
+
+
+def _transposed_parameters(expr, params) -> list:
+    """The parameter matrices that appear transposed in ``expr`` (sorted by name)."""
+    found = {t.arg for t in expr.atoms(sp.Transpose) if t.arg in params and isinstance(t.arg, sp.MatrixSymbol)}
+    found = {a for a in found if a.shape[0] != 1 or a.shape[1] != 1}
+    return sorted(found, key=lambda a: a.name)
+
+
+def _outer_product_factors(expr):
+    """(column, row) if ``expr`` is a column times a row, else None."""
+    if isinstance(expr, sp.MatMul) and len(expr.args) == 2:
+        column, row = expr.args
+        if isinstance(column, sp.MatrixExpr) and isinstance(row, sp.MatrixExpr) and column.shape[1] == 1 and row.shape[0] == 1:
+            return column, row
+    return None
+
+
+def _given_values(derivation, values: dict) -> dict:
+    """The declared values as floats or arrays of their declared shapes (validated by numeric)."""
+    from ..numeric import _as_array, _lookup
+
+    out = {}
+    for sym in derivation.network.declared:
+        try:
+            out[sym.name] = _as_array(sym.name, _lookup(values, sym), sym)
+        except KeyError:
+            raise EvaluationError(f"no value given for {sym.name}") from None
+    return out
