@@ -25,6 +25,7 @@ from pathlib import Path
 from . import notes as _sections
 from .errors import LatexError, SympropError
 from .notes.context import Notes as _Notes
+from .notes.options import NoteOptions
 from .notes.view import (  # noqa: F401  (re-exported: the view model and the formatting are public)
     Block,
     Document,
@@ -60,33 +61,27 @@ def _render(template: str, **context) -> str:
 # ==========================================================================
 
 
-def document(derivation, fmt: str = "tex", values=None, learning_rate=None, optimizer: str = "sgd") -> Document:
-    """The view model of the notes (what the templates receive)."""
-    return _sections.build(_Notes(derivation, _Format(fmt), values, learning_rate, optimizer))
+def document(derivation, fmt: str = "tex", values=None, learning_rate=None, **options) -> Document:
+    """The view model of the notes (what the templates receive); ``options``: see ``NoteOptions``."""
+    return _sections.build(_Notes(derivation, _Format(fmt), values, learning_rate, NoteOptions.from_keywords(options)))
 
 
-def latex(derivation, standalone: bool = False, values=None, learning_rate=None, jupyter: bool = False,
-          optimizer: str = "sgd", **options) -> str:
+def latex(derivation, standalone: bool = False, values=None, learning_rate=None, jupyter: bool = False, **options) -> str:
     """The derivation as LaTeX: a whole document (``standalone``) or a fragment to \\input.
 
-    ``optimizer``: "sgd" (default), "momentum" or "adam" - the update rule the notes write out.
+    ``options`` (``NoteOptions``): ``optimizer`` "sgd" (default), "momentum" or
+    "adam", the update rule the notes write out; ``sections`` / ``omit``:
+    which sections to write (``symprop.notes.SECTION_NAMES``).
     """
-    _no_options(options)
-    doc = document(derivation, "tex", values, learning_rate, optimizer)
+    doc = document(derivation, "tex", values, learning_rate, **options)
     if jupyter:
         return _render("derivation_jupyter.tex.j2", doc=doc, steps=_jupyter_equations(derivation))
     return _render("derivation.tex.j2", doc=doc, standalone=standalone)
 
 
-def markdown(derivation, values=None, learning_rate=None, optimizer: str = "sgd", **options) -> str:
-    """The derivation as Markdown with $...$ maths and a Mermaid computation graph."""
-    _no_options(options)
-    return _render("derivation.md.j2", doc=document(derivation, "md", values, learning_rate, optimizer))
-
-
-def _no_options(options):
-    if options:
-        raise SympropError(f"unknown rendering option(s): {', '.join(sorted(options))}")
+def markdown(derivation, values=None, learning_rate=None, **options) -> str:
+    """The derivation as Markdown with $...$ maths and a Mermaid computation graph (options as ``latex``)."""
+    return _render("derivation.md.j2", doc=document(derivation, "md", values, learning_rate, **options))
 
 
 def _jupyter_equations(derivation) -> list:

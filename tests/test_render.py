@@ -450,10 +450,10 @@ def test_update_rule_of_each_optimizer_is_numbered_once(name, optimizer):
 def test_first_optimizer_steps_of_the_worked_example():
     d, values, learning_rate = _worked("sigmoid_neuron")
     engine = d.evaluate(values, learning_rate=learning_rate)
-    momentum = {n.key: n.value for n in document(d, "tex", values, learning_rate, "momentum").numbers}
+    momentum = {n.key: n.value for n in document(d, "tex", values, learning_rate, optimizer="momentum").numbers}
     # from a zero velocity, the first momentum step is the plain gradient step
     assert momentum["momentum:w_new"] == pytest.approx(engine["w_new"])
-    adam = {n.key: n.value for n in document(d, "tex", values, learning_rate, "adam").numbers}
+    adam = {n.key: n.value for n in document(d, "tex", values, learning_rate, optimizer="adam").numbers}
     # at t = 1 Adam moves each parameter by about eta against the sign of its gradient
     assert adam["adam:w_new"] == pytest.approx(0.5 + learning_rate, rel=1e-6)
     assert adam["adam:b_new"] == pytest.approx(0 + learning_rate, rel=1e-6)
@@ -462,3 +462,29 @@ def test_first_optimizer_steps_of_the_worked_example():
 def test_unknown_optimizer_is_an_error():
     with pytest.raises(SympropError, match="unknown optimizer 'lbfgs'"):
         examples.relu_neuron().derive().latex(optimizer="lbfgs")
+
+
+# ---------------------------------------------------------------------------
+# sections: each builder alone, each switchable
+# ---------------------------------------------------------------------------
+
+
+def test_each_section_can_be_switched_off_and_built_alone():
+    from symprop.notes import SECTION_NAMES
+
+    d, values, learning_rate = _worked("sigmoid_111")
+    whole = document(d, "tex", values, learning_rate)
+    kinds = [s.kind for s in whole.sections]
+    assert set(kinds) == set(SECTION_NAMES)  # a scalar network with values has every section
+    for name in SECTION_NAMES:
+        without = document(d, "tex", values, learning_rate, omit=[name])
+        assert [s.kind for s in without.sections] == [k for k in kinds if k != name]
+        alone = document(d, "tex", values, learning_rate, sections=[name])
+        assert [s.kind for s in alone.sections] == [k for k in kinds if k == name]
+        assert [s.title for s in alone.sections] == [s.title for s in whole.sections if s.kind == name]
+    assert "The computation graph" not in d.latex(values=values, omit="graph")
+
+
+def test_unknown_section_is_an_error():
+    with pytest.raises(SympropError, match="unknown section.*'graphs'.*the sections are network, graph"):
+        examples.relu_neuron().derive().latex(omit=["graphs"])

@@ -17,6 +17,7 @@ from .batch import BatchSection
 from .chain import ChainSection
 from .computation_graph import GraphSection
 from .context import Notes, SectionBuilder
+from .options import NoteOptions
 from .network import NetworkSection
 from .update import UpdateSection
 from .view import Document, Section, _Format
@@ -27,7 +28,11 @@ SECTION_NAMES = tuple(builder.key for builder in SECTIONS)
 
 
 def selected_builders(sections=None, omit=()) -> tuple:
-    """The builders of ``sections`` (names; default: all) less those in ``omit``, in the notes' order."""
+    """The builders of ``sections`` (names; default: all) less those in ``omit``, in the notes' order.
+
+    A builder whose section does not apply (the chain rule path by path of a
+    matrix network, the worked example without values) contributes nothing.
+    """
     wanted = SECTION_NAMES if sections is None else tuple(sections)
     unknown = sorted(set(wanted) - set(SECTION_NAMES) | set(omit) - set(SECTION_NAMES))
     if unknown:
@@ -35,10 +40,10 @@ def selected_builders(sections=None, omit=()) -> tuple:
     return tuple(b for b in SECTIONS if b.key in wanted and b.key not in omit)
 
 
-def build(notes: Notes, builders=SECTIONS) -> Document:
-    """The Document of the notes: every selected builder's sections, in order."""
+def build(notes: Notes) -> Document:
+    """The Document of the notes: the sections of every builder the options select, in order."""
     sections = []
-    for builder in builders:
+    for builder in selected_builders(notes.options.sections, notes.options.omit):
         for sec in builder(notes).build():
             sections.append(Section(notes.fmt.escape(sec.title), sec.level, tuple(b for b in sec.blocks if b is not None),
                                     builder.key))
@@ -52,4 +57,4 @@ def build(notes: Notes, builders=SECTIONS) -> Document:
     )
 
 
-__all__ = ["Notes", "SECTIONS", "SECTION_NAMES", "SectionBuilder", "build", "selected_builders", "_Format"]
+__all__ = ["NoteOptions", "Notes", "SECTIONS", "SECTION_NAMES", "SectionBuilder", "build", "selected_builders", "_Format"]

@@ -16,8 +16,9 @@ import numpy as np
 import sympy as sp
 
 from ..batch import EXAMPLE_SUFFIX
-from ..errors import EvaluationError, SympropError
+from ..errors import EvaluationError
 from ..printing import LatexPrinter, NumPyPrinter, helper_namespace, latex_name
+from .options import NoteOptions
 from .view import (
     MAX_LINE_WIDTH,
     NOTE_GAP,
@@ -33,7 +34,6 @@ from .view import (
 )
 
 DEFAULT_LEARNING_RATE = 0.1
-OPTIMIZERS = ("sgd", "momentum", "adam")
 MOMENTUM = 0.9
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 
@@ -41,10 +41,9 @@ ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 class Notes:
     """What the sections of one derivation's notes share, for one output format."""
 
-    def __init__(self, derivation, fmt: _Format, values=None, learning_rate=None, optimizer: str = "sgd"):
-        if optimizer not in OPTIMIZERS:
-            raise SympropError(f"unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        self.optimizer = optimizer
+    def __init__(self, derivation, fmt: _Format, values=None, learning_rate=None, options: NoteOptions = NoteOptions()):
+        self.options = options
+        self.optimizer = options.optimizer
         self.d = derivation
         self.net = derivation.network
         self.fmt = fmt
