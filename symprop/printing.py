@@ -22,6 +22,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
 from sympy.printing.latex import translate as _latex_translate
 from sympy.printing.numpy import NumPyPrinter as _SympyNumPyPrinter
+from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter as _SympyStrPrinter
 
 from . import algebra as alg
@@ -29,9 +30,33 @@ from . import ops
 from .algebra import T
 
 _TRAILING_DIGITS = re.compile(r"^(.*?)(\d+)$")
-# Where an elementwise function's argument goes while its body is printed.
-_HOLE = sp.Symbol("_hole")
-_HOLE_TEXT = "@HOLE@"
+
+
+class _Hole(sp.Symbol):
+    """Where an entrywise function's argument goes while the function's body is printed.
+
+    It prints as the argument itself, and binds like it: SymPy's printers
+    bracket it by its ``precedence``, so exp(-z^2) of W x + b prints as
+    e^{-(W x + b)^2}, never e^{-W x + b^2}.
+    """
+
+    precedence = PRECEDENCE["Atom"]  # a symbol: never bracketed
+
+
+class _CompoundHole(_Hole):
+    precedence = PRECEDENCE["Add"]  # a sum or product of matrices: bracketed inside any tighter operation
+
+
+_HOLE = _Hole("_hole")
+_COMPOUND_HOLE = _CompoundHole("_compound_hole")
+
+
+def _hole_for(arg):
+    """The hole that binds like ``arg``: a plain symbol (or its transpose), or anything compound."""
+    plain = isinstance(arg, (sp.Symbol, sp.MatrixSymbol, sp.Indexed)) or (
+        isinstance(arg, sp.Transpose) and isinstance(arg.arg, sp.MatrixSymbol)
+    )
+    return _HOLE if plain else _COMPOUND_HOLE
 
 
 # ==========================================================================
@@ -144,6 +169,7 @@ class LatexPrinter(_SympyLatexPrinter):
         _SympyLatexPrinter._default_settings,
         bracket_layers=True,
         mul_symbol=None,
+        parenthesize_super=True,  # (\hat{y}^{[2]})^{2}, not {\hat{y}^{[2]}}^{2}
         params=(),
         derivative_names=None,
         values=None,
@@ -167,8 +193,8 @@ class LatexPrinter(_SympyLatexPrinter):
 
     # leaves -------------------------------------------------------------
     def _print_Symbol(self, expr, style="plain"):
-        if expr == _HOLE:
-            return _HOLE_TEXT
+        if isinstance(expr, _Hole):
+            return self._hole_text
         if expr.name.startswith("_"):
             return super()._print_Symbol(expr)
         return self._name(expr.name)
@@ -240,7 +266,7 @@ class LatexPrinter(_SympyLatexPrinter):
 
         if expr.could_extract_minus_sign():
             inner = self._print_Mul(-expr) if isinstance(-expr, sp.Mul) else self._print(-expr)
-            if isinstance(-expr, sp.Add):
+            if precedence(-expr) < PRECEDENCE["Mul"]:  # a sum, or a hole holding one
                 inner = rf"\left({inner}\right)"
             return "- " + inner
         numer, denom = fraction(expr, exact=True)
@@ -259,7 +285,7 @@ class LatexPrinter(_SympyLatexPrinter):
     def _factor(self, arg, parent):
         """``arg`` printed as an operand of the matrix product or Hadamard product ``parent``."""
         tex = self._print(arg)
-        if isinstance(arg, (sp.MatAdd, sp.Add)):
+        if isinstance(arg, (sp.MatAdd, sp.Add)) or _is_compound_application(arg):
             return rf"\left({tex}\right)"
         if isinstance(parent, sp.HadamardProduct):
             # (W^T delta) \odot f'(z): a matrix product inside a Hadamard product is bracketed
@@ -362,11 +388,40 @@ class LatexPrinter(_SympyLatexPrinter):
         arg_tex = self._print(expr.expr)
         if isinstance(body, ops.ScalarFunctionBase) and body.args == (T,):
             return body.rule.latex_call(arg_tex)
-        # Any other scalar function: print f(hole) and put the argument in the hole.
-        return self._print(body.xreplace({T: _HOLE})).replace(_HOLE_TEXT, arg_tex)
+        # Any other scalar function: print f(hole), the hole printing as the argument.
+        return _print_with_hole(self, body, expr.expr, arg_tex)
+
+    def _needs_add_brackets(self, expr) -> bool:
+        # 1 - (W x + b): a hole holding a sum is bracketed as a term of a sum
+        return isinstance(expr, _CompoundHole) or super()._needs_add_brackets(expr)
+
+    def _helper_print_standard_power(self, expr, template: str) -> str:
+        # a^{(i)} or \hat{y}^{[2]} squared is (a^{(i)})^{2}: never a double superscript
+        tex = super()._helper_print_standard_power(expr, template)
+        base = self.parenthesize(expr.base, PRECEDENCE["Pow"])
+        if "^" in base and not base.startswith(r"\left(") and tex.startswith(base + "^"):
+            tex = rf"\left({base}\right)" + tex[len(base):]
+        return tex
 
     def _print_Trace(self, expr):
         return rf"\operatorname{{tr}}\left({self._print(expr.arg)}\right)"
+
+
+def _is_compound_application(arg) -> bool:
+    """f applied entrywise where f is a sum or product (2 z, z (1 - z)): bracketed as a factor."""
+    return isinstance(arg, sp.matrices.expressions.applyfunc.ElementwiseApplyFunction) and isinstance(
+        alg.applied_function(arg), (sp.Add, sp.Mul)
+    )
+
+
+def _print_with_hole(printer, body, arg, arg_text: str) -> str:
+    """``body`` (a function of T) printed with ``arg``, already printed as ``arg_text``, in place of T."""
+    saved = getattr(printer, "_hole_text", None)
+    printer._hole_text = arg_text
+    try:
+        return printer._print(body.xreplace({T: _hole_for(arg)}))
+    finally:
+        printer._hole_text = saved
 
 
 def _is_reciprocal(arg) -> bool:
@@ -410,7 +465,7 @@ class TextPrinter(_SympyStrPrinter):
 
     def _factor(self, arg, in_hadamard=False):
         text = self._print(arg)
-        grouped = isinstance(arg, (sp.MatAdd, sp.Add)) or (
+        grouped = isinstance(arg, (sp.MatAdd, sp.Add)) or _is_compound_application(arg) or (
             isinstance(arg, sp.MatMul) and (in_hadamard or alg.coefficient_split(arg)[0] != 1)
         )
         if in_hadamard and isinstance(arg, sp.HadamardPower) and arg.exp != 2:
@@ -467,10 +522,10 @@ class TextPrinter(_SympyStrPrinter):
         body = alg.applied_function(expr)
         if isinstance(body, ops.ScalarFunctionBase) and body.args == (T,):
             return body.rule.text_call(self._print(expr.expr))
-        return self._print(body.xreplace({T: _HOLE})).replace(_HOLE_TEXT, self._print(expr.expr))
+        return _print_with_hole(self, body, expr.expr, self._print(expr.expr))
 
     def _print_Symbol(self, expr):
-        return _HOLE_TEXT if expr == _HOLE else _text_name(expr.name)
+        return self._hole_text if isinstance(expr, _Hole) else _text_name(expr.name)
 
     def _print_Mul(self, expr):
         # the learning rate leads, as in w - η ∂L/∂w

@@ -488,3 +488,67 @@ def test_each_section_can_be_switched_off_and_built_alone():
 def test_unknown_section_is_an_error():
     with pytest.raises(SympropError, match="unknown section.*'graphs'.*the sections are network, graph"):
         examples.relu_neuron().derive().latex(omit=["graphs"])
+
+
+# ---------------------------------------------------------------------------
+# printing: arguments of entrywise functions, superscripts, scalars in matrix networks
+# ---------------------------------------------------------------------------
+
+_z = sp.Symbol("z")
+
+
+@pytest.mark.parametrize("body, tex, text", [
+    (sp.exp(-_z**2), r"V e^{- \left(W x + b\right)^{2}}", "V exp(-(W x + b)**2)"),
+    (_z**2, r"V \left(W x + b\right)^{2}", "V (W x + b)**2"),
+    (_z**3 - _z, r"V \left(\left(W x + b\right)^{3} - \left(W x + b\right)\right)", "V ((W x + b)**3 - (W x + b))"),
+    (-_z, r"V \left(- \left(W x + b\right)\right)", "V (-(W x + b))"),
+    (sp.sin(_z), r"V \sin{\left(W x + b \right)}", "V sin(W x + b)"),
+])
+def test_a_compound_argument_of_an_entrywise_function_is_bracketed(body, tex, text):
+    x, y = sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("y", 1, 1)
+    W, b, V = sp.MatrixSymbol("W", 2, 3), sp.MatrixSymbol("b", 2, 1), sp.MatrixSymbol("V", 1, 2)
+    net = symprop.Network(symprop.mse(V * (W * x + b).applyfunc(sp.Lambda(_z, body)), y), params=[W, b, V], inputs=[x], targets=[y])
+    d = net.derive()
+    assert rf"\hat{{y}} &= {tex} \tag{{1}}" in d.latex()
+    assert rf"\hat{{y}} &= {tex} &&" in d.markdown()
+    assert str(d).splitlines()[0] == f"(1) ŷ = {text}"
+    assert f"# (1) ŷ = {text}" in d.numpy()  # the generated module's comments
+
+
+def test_no_double_superscripts():
+    w, b, x, y = sp.symbols("w b x y")
+    tanh_neuron = symprop.Network((symprop.tanh(w * x + b) - y) ** 2, params=[w, b], inputs=[x], targets=[y]).derive().latex()
+    assert r"1 - \left(a^{(i)}\right)^{2}" in tanh_neuron  # the batch form: example i of a, squared
+    X, Y, T = sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("y", 2, 1), sp.MatrixSymbol("t", 4, 1)
+    W1, W2 = sp.MatrixSymbol("W1", 4, 3), sp.MatrixSymbol("W2", 2, 4)
+    hidden = symprop.softmax(W1 * X)
+    two_heads = symprop.Network(symprop.cross_entropy(symprop.softmax(W2 * hidden), Y) + symprop.cross_entropy(hidden, T),
+                                params=[W1, W2], inputs=[X], targets=[Y, T]).derive().latex()
+    assert r"\hat{y}^{[2]} \left(\hat{y}^{[2]}\right)^{\top}" in two_heads  # the softmax Jacobian of layer 2
+    for tex in (tanh_neuron, two_heads):
+        assert not re.search(r"\^\{[^{}]*\}\^", tex)
+
+
+def test_a_scalar_parameter_in_a_matrix_network():
+    x, y = sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("y", 2, 1)
+    W, s = sp.MatrixSymbol("W", 2, 3), sp.Symbol("s")
+    d = symprop.Network(symprop.mse(symprop.tanh(s * (W * x)), y), params=[W, s], inputs=[x], targets=[y]).derive()
+    values = {"x": [1, 2, 3], "y": [0, 1], "W": [[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]], "s": 0.5}
+    tex = d.latex(values=values)
+    assert r"$s$ & $\mathbb{R}$ & parameter of layer 1 \\" in tex
+    engine = d.evaluate(values, learning_rate=0.1)
+    printed = {n.key: n.value for n in document(d, "tex", values, 0.1).numbers}
+    assert printed["dL/ds"] == engine["dL/ds"] and printed["s_new"] == engine["s_new"]
+
+
+def test_a_dead_relu_in_a_residual_sum():
+    # z2 = w2 a1 + a1 + b2: the local derivative dz2/da1 is w2 + 1, not (delta2 w2 + delta2)/delta2,
+    # which is 0/0 where the ReLU of layer 2 is dead (delta2 = 0)
+    w1, b1, w2, b2, x, y = sp.symbols("w1 b1 w2 b2 x y")
+    a1 = symprop.relu(w1 * x + b1)
+    d = symprop.Network((symprop.relu(w2 * a1 + a1 + b2) - y) ** 2, params=[w1, b1, w2, b2], inputs=[x], targets=[y]).derive()
+    local = next(c.local for c in d.step("da1").contributions if c.consumer == "z2")
+    assert sp.simplify(local - (w2 + 1)) == 0
+    tex = d.latex(values={"x": 1, "w1": 1, "b1": 0, "w2": -2, "b2": 0, "y": 1})  # z2 = -1: dead
+    assert "NaN" not in tex and r"\infty" not in tex
+    assert r"\frac{\partial z_{2}}{\partial a_{1}} &= w_{2} + 1 = \left(-2\right) + 1 = -1" in tex

@@ -109,7 +109,7 @@ class BackwardSection(SectionBuilder):
                 ))
             blocks.append(Block("equations", equations=tuple(self.activation_derivative(rule, s, act_node))))
         else:  # softmax: the entries are coupled, the Jacobian is a full matrix
-            jacobian = rule.latex_jacobian.format(s=a)
+            jacobian = rule.latex_jacobian.format(s=a, s_T=self.tex(sp.Transpose(act_node.symbol)))
             blocks.append(self.p(
                 "The error signal at ", Math(z), ". Softmax couples the entries of ", Math(z),
                 ": its Jacobian ", Math(rf"J = {self.partial(act_node.name, s.of)} = {jacobian}"),

@@ -176,7 +176,8 @@ class Notes:
                     value = np.asarray(value, dtype=float).reshape(tuple(int(d) for d in s.symbol.shape))
                 ns[s.name] = value
         ns["eta"] = self.learning_rate
-        return ns
+        # NumPy scalars, not Python floats: 1/0 is inf (under errstate), never a ZeroDivisionError
+        return {name: np.float64(v) if isinstance(v, (int, float)) else v for name, v in ns.items()}
 
     def evaluate_expr(self, expr):
         """The value of an expression of the derivation's symbols at the worked example."""

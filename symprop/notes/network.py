@@ -7,6 +7,7 @@ from typing import Optional
 
 import sympy as sp
 
+from .. import algebra as alg
 from .. import ops
 from .context import SectionBuilder, _join_math
 from .view import Block, Equation, Math, Section
@@ -48,14 +49,14 @@ class NetworkSection(SectionBuilder):
     def shapes_table(self) -> Block:
         rows = []
         for sym in self.net.inputs:
-            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(sym.shape)), self.fmt.escape("input (one example)")))
+            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(alg.shape_of(sym))), self.fmt.escape("input (one example)")))
         for sym in self.net.targets:
-            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(sym.shape)), self.fmt.escape("target")))
+            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(alg.shape_of(sym))), self.fmt.escape("target")))
         for sym in self.net.params:
             users = [n for n in self.net.nodes if sym in n.definition.free_symbols]
             where = ", ".join(sorted({f"layer {n.layer}" for n in users if n.layer is not None}))
             what = "parameter" + (f" of {where}" if where else "")
-            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(sym.shape)), self.fmt.escape(what)))
+            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(alg.shape_of(sym))), self.fmt.escape(what)))
         for n in self.net.nodes:
             what = {
                 "pre-activation": f"pre-activation of layer {n.layer}",
