@@ -237,8 +237,10 @@ class LatexPrinter(_SympyLatexPrinter):
             if name.startswith(("delta", "Delta")) or is_derivative_name(name, self._derivative_names):
                 return _RANK_ADJOINT
             return _RANK_PARAM if name in self._params else _RANK_SYMBOL
-        if isinstance(base, (sp.log, sp.exp)):
-            return _RANK_COMPOUND + 1  # written last, like an operator: (1 - y) log(1 - yhat)
+        if isinstance(base, (sp.log, sp.exp)) or _is_indicator(base):
+            # written last, like an operator: (1 - y) log(1 - yhat), and 2 (a - y) 1[z > 0]
+            # (2 1[z > 0] reads as twenty-one)
+            return _RANK_COMPOUND + 1
         if isinstance(base, sp.Function):
             return _RANK_FUNCTION  # sigma(z) (1 - sigma(z))
         return _RANK_COMPOUND
@@ -305,6 +307,10 @@ class LatexPrinter(_SympyLatexPrinter):
             body = self._print(rest)
             if isinstance(rest, sp.MatAdd):
                 body = rf"\left({body}\right)"
+        elif _ones_times_scalar(factors):
+            # (1^T y) 1, not 1 1^T y (which reads as eleven): the scalar first, then the ones column
+            ones, rest = _ones_times_scalar(factors)
+            body = r"\left(" + " ".join(self._factor(f, expr) for f in rest) + r"\right) " + self._print(ones)
         else:
             body = " ".join(self._factor(f, expr) for f in factors)
         return self._with_coefficient(c, body)
@@ -407,6 +413,20 @@ class LatexPrinter(_SympyLatexPrinter):
         return rf"\operatorname{{tr}}\left({self._print(expr.arg)}\right)"
 
 
+def _is_indicator(e) -> bool:
+    """1[z > 0], the derivative of ReLU."""
+    return isinstance(e, ops.ScalarFunctionBase) and e.rule is ops.step
+
+
+def _ones_times_scalar(factors):
+    """(the ones column, the factors after it) if ``factors`` are 1 u^T v (a column of ones times a 1x1 product)."""
+    if len(factors) > 1 and isinstance(factors[0], sp.OneMatrix) and factors[0].shape[1] == 1:
+        rest = factors[1:]
+        if rest[0].shape[0] == 1 and rest[-1].shape[1] == 1:
+            return factors[0], rest
+    return None
+
+
 def _is_compound_application(arg) -> bool:
     """f applied entrywise where f is a sum or product (2 z, z (1 - z)): bracketed as a factor."""
     return isinstance(arg, sp.matrices.expressions.applyfunc.ElementwiseApplyFunction) and isinstance(
@@ -479,6 +499,9 @@ class TextPrinter(_SympyStrPrinter):
         factors = rest.args if isinstance(rest, sp.MatMul) else (rest,)
         if len(factors) == 1 and isinstance(factors[0], (sp.HadamardProduct, sp.HadamardPower)):
             body = self._print(factors[0])  # -y ⊘ ŷ: one factor needs no parentheses
+        elif _ones_times_scalar(factors):
+            ones, rest = _ones_times_scalar(factors)
+            body = "(" + " ".join(self._factor(f) for f in rest) + ") " + self._print(ones)  # (𝟏ᵀ y) 𝟏
         else:
             body = " ".join(self._factor(f) for f in factors)
         if c == 1:
