@@ -108,12 +108,19 @@ def is_derivative_name(name: str, derivative_names=None) -> bool:
     return name.startswith("d") and len(name) > 1 and not name.startswith("delta") and name[1:2] != "_"
 
 
-def latex_name(name: str, bracket_layers: bool = True, derivative_names=None) -> str:
+LAYER_STYLES = ("[l]", "(l)", "_l")  # W^{[1]}, W^{(1)}, W_{1}
+
+
+def latex_name(name: str, bracket_layers=True, derivative_names=None) -> str:
     """LaTeX of an identifier: W1 -> W^{[1]} (matrix nets) or w_{1} (scalar nets).
 
-    ``dX`` is dL/dX; a ``__i`` suffix marks example i of a batch (x^{(i)}, a^{[1](i)}).
+    ``bracket_layers``: True (W^{[1]}), False (w_{1}) or a layer style of
+    LAYER_STYLES.  ``dX`` is dL/dX; a ``__i`` suffix marks example i of a batch
+    (x^{(i)}, a^{[1](i)}; with the (l) style, a^{(1)\\langle i\\rangle}).
     """
+    style = bracket_layers if isinstance(bracket_layers, str) else ("[l]" if bracket_layers else "_l")
     example = name.endswith("__i")
+    example_mark = r"\langle i\rangle" if style == "(l)" else "(i)"
     core = name[:-3] if example else name
     if is_derivative_name(core, derivative_names):
         inner = latex_name(core[1:] + ("__i" if example else ""), bracket_layers, derivative_names)
@@ -122,12 +129,13 @@ def latex_name(name: str, bracket_layers: bool = True, derivative_names=None) ->
     if match and match.group(1) and not match.group(1).endswith("_"):
         base, index = match.groups()
         base_tex = _latex_base(base)
-        if bracket_layers:
-            return rf"{base_tex}^{{[{index}]" + ("(i)}" if example else "}")
+        if style != "_l":
+            layer = f"[{index}]" if style == "[l]" else f"({index})"
+            return rf"{base_tex}^{{{layer}" + (example_mark + "}" if example else "}")
         tex = rf"{base_tex}_{{{index}}}"
     else:
         tex = _latex_base(core)
-    return tex + "^{(i)}" if example else tex
+    return tex + "^{" + example_mark + "}" if example else tex
 
 
 # ==========================================================================
@@ -173,6 +181,8 @@ class LatexPrinter(_SympyLatexPrinter):
         params=(),
         derivative_names=None,
         values=None,
+        learning_rate=r"\eta",
+        abbreviations=None,
     )
 
     def __init__(self, settings=None):
@@ -186,9 +196,20 @@ class LatexPrinter(_SympyLatexPrinter):
     def _as_ordered_terms(self, expr, order=None):
         return ordered_terms(expr) if isinstance(expr, sp.Add) else super()._as_ordered_terms(expr, order)
 
+    def _print(self, expr, **kwargs):
+        # ``abbreviations``: {expression: (name, argument)} - a long expression named once in the notes
+        # (mish'(z) written out) prints as its name applied to its argument, name(argument)
+        abbreviated = self._settings["abbreviations"].get(expr) if self._settings["abbreviations"] else None
+        if abbreviated is not None:
+            name, argument = abbreviated
+            return rf"{name}\left({self._print(argument)}\right)"
+        return super()._print(expr, **kwargs)
+
     def _name(self, name):
         if name in self._values:
             return self._values[name]
+        if name == "eta":
+            return self._settings["learning_rate"]  # \eta, or \alpha in a course that writes it so
         return latex_name(name, self._bracket, self._derivative_names)
 
     # leaves -------------------------------------------------------------
@@ -287,6 +308,8 @@ class LatexPrinter(_SympyLatexPrinter):
     def _factor(self, arg, parent):
         """``arg`` printed as an operand of the matrix product or Hadamard product ``parent``."""
         tex = self._print(arg)
+        if self._settings["abbreviations"] and arg in self._settings["abbreviations"]:
+            return tex  # f'(z): a name applied to an argument needs no brackets
         if isinstance(arg, (sp.MatAdd, sp.Add)) or _is_compound_application(arg):
             return rf"\left({tex}\right)"
         if isinstance(parent, sp.HadamardProduct):

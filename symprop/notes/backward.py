@@ -8,7 +8,7 @@ import sympy as sp
 from .. import ops
 from ..algebra import T
 from .context import SectionBuilder, _join_math, _outer_product_factors, _prime, _transposed_parameters
-from .view import Block, Equation, Math, Section
+from .view import Equation, Math, Section
 
 
 class BackwardSection(SectionBuilder):
@@ -107,7 +107,12 @@ class BackwardSection(SectionBuilder):
                     " entry by entry, the chain rule multiplies entry by entry (the Hadamard product ",
                     Math(r"\odot"), ") by the derivative of the activation:",
                 ))
-            blocks.append(Block("equations", equations=tuple(self.activation_derivative(rule, s, act_node))))
+            blocks.append(self.equations(self.activation_derivative(rule, s, act_node)))
+            if s.local_derivative in self.abbreviations and not self.scalar:
+                blocks.append(self.note(
+                    "Note: ", Math(_prime(rule, z)), " is ", Math(rf"{rule.latex}'"), " applied to each entry of ", Math(z),
+                    "; it is written so from here on.",
+                ))
         else:  # softmax: the entries are coupled, the Jacobian is a full matrix
             jacobian = rule.latex_jacobian.format(s=a, s_T=self.tex(sp.Transpose(act_node.symbol)))
             blocks.append(self.p(
@@ -123,7 +128,11 @@ class BackwardSection(SectionBuilder):
         if rule.latex:
             general = rule.derivative.xreplace({T: z, ops.U: rule.function(z)})
             lines.append(Equation(_prime(rule, self.dummy.name), "=", self.tex(general)))
-        if s.local_derivative is not None:
+        if s.local_derivative in self.abbreviations:
+            # too long to write out again at z^[l]: named f'(z^[l]) from here on
+            if self.scalar:
+                lines.append(Equation(self.partial(act_node.name, s.of), "=", _prime(rule, self.name(s.of))))
+        elif s.local_derivative is not None:
             local = self.tex(s.local_derivative)
             if self.scalar:
                 at = rf"{_prime(rule, self.name(s.of))} = " if rule.latex else ""
@@ -149,10 +158,15 @@ class BackwardSection(SectionBuilder):
         generic = self.generic_chain(s)
         if generic is not None:
             lines.append(Equation(lhs, "=", generic[0], note=generic[1]))
+        only_the_loss = len(s.contributions) == 1 and s.contributions[0].consumer == self.net.loss_node.name
         forms = [(f.expr, f.reason) for f in s.forms] or [(s.expr, "chain rule")]
         for i, (expr, reason) in enumerate(forms):
             if i == 0 and generic is not None:
                 reason = generic[2]
+                if generic[0].endswith(" = " + self.tex(expr)) and len(forms) > 1:
+                    continue  # the derivative written out is f'(z) itself (a long one, named): nothing new
+            elif i == 0 and only_the_loss and reason == "chain rule":
+                reason = "derivative of the loss"  # dL/dyhat: the loss differentiated, no chain yet
             lines.append(Equation(lhs if not lines else "", "=", self.tex(expr), note=self.reason(reason)))
         last = lines[-1]
         lines[-1] = Equation(last.lhs, last.rel, last.rhs, last.note, str(s.number), f"({s.number})")

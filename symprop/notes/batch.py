@@ -9,7 +9,7 @@ import sympy as sp
 
 from ..batch import INDEX, M, batch_name, indexed
 from .context import SectionBuilder, _join_math, _outer_product_factors
-from .view import Block, Equation, Math, Section
+from .view import Equation, Math, Section
 
 
 class BatchSection(SectionBuilder):
@@ -60,7 +60,7 @@ class BatchSection(SectionBuilder):
                 " in column ", Math("i"), ". The loss is the mean over the batch, so each parameter gradient is the "
                 "mean of the per-example gradients, and the sum over the examples becomes a matrix product:",
             ))
-        blocks.append(Block("equations", equations=tuple(lines)))
+        blocks.append(self.equations(lines))
         if ones:
             blocks.append(self.note(
                 "Note: ", Math(r"\mathbf{1}_{m}"), " is a column of ", Math("m"), " ones: ",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Optional
 
 from .context import SectionBuilder
-from .view import Block, Equation, Section, _substitution, format_number
+from .view import Equation, Section, _substitution, format_number
 
 
 class ChainSection(SectionBuilder):
@@ -55,7 +55,7 @@ class ChainSection(SectionBuilder):
                 "from the loss down to each parameter",
                 " (with the numbers of the worked example below):" if self.values is not None else ":",
             ),
-            Block("equations", equations=tuple(lines)),
+            self.equations(lines),
         ]
         return Section("The chain rule, path by path", 1, tuple(blocks))
 

@@ -49,7 +49,8 @@ class GraphSection(SectionBuilder):
         elif self.values is not None and edge_gradients:
             blocks.append(self.p(
                 "The computation graph of the worked example: each node shows its forward value; "
-                "each edge, in red, the gradient of the loss that flows back along it."
+                "the label of each edge" + (", in red," if self.fmt.name == "tex" else "")
+                + " is the gradient of the loss that flows back along it."
             ))
         else:
             blocks.append(self.p(

@@ -15,10 +15,11 @@ from typing import Optional
 import numpy as np
 import sympy as sp
 
+from .. import ops
 from ..batch import EXAMPLE_SUFFIX
 from ..errors import EvaluationError
 from ..printing import LatexPrinter, NumPyPrinter, helper_namespace, latex_name
-from .options import NoteOptions
+from .options import LEARNING_RATE_SYMBOLS, NoteOptions
 from .view import (
     MAX_LINE_WIDTH,
     NOTE_GAP,
@@ -26,6 +27,7 @@ from .view import (
     Equation,
     Math,
     WorkedNumber,
+    _broken_sum,
     _Format,
     _visible_width,
     escape_latex,
@@ -34,6 +36,7 @@ from .view import (
 )
 
 DEFAULT_LEARNING_RATE = 0.1
+LONG_DERIVATIVE = 30  # characters: an activation's derivative longer than this is named f'(z) after it is written out
 MOMENTUM = 0.9
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 
@@ -61,12 +64,18 @@ class Notes:
             if s.kind in ("adjoint", "gradient") and isinstance(s.batched_symbol, sp.MatrixSymbol)
             and not s.batched_symbol.name.startswith("Delta")
         )
+        self.lr = LEARNING_RATE_SYMBOLS[options.learning_rate_symbol]  # LaTeX of the learning rate
         self.printer_settings = dict(
-            bracket_layers=not self.scalar,
+            bracket_layers=options.layer_style or ("_l" if self.scalar else "[l]"),
+            learning_rate=self.lr,
             params=tuple(p.name for p in self.net.params),
             derivative_names=self.derivative_names | {n + EXAMPLE_SUFFIX for n in self.derivative_names},
         )
         self.printer = LatexPrinter(self.printer_settings)
+        self.abbreviations = self._long_derivatives()
+        if self.abbreviations:
+            self.printer_settings["abbreviations"] = self.abbreviations
+            self.printer = LatexPrinter(self.printer_settings)
         # the variable of f(z) and f'(z) in general, unless the network has a node named z
         self.dummy = sp.Symbol("t" if "z" in self.nodes or "z" in self.declared else "z")
         self.numbers: list = []
@@ -79,12 +88,43 @@ class Notes:
             self.given = _given_values(derivation, values)
             self.numeric_namespace = self._namespace()
 
+    def _long_derivatives(self) -> dict:
+        """{f'(z) written out: (f', z)} for the activations whose derivative is too long to repeat.
+
+        A custom activation's derivative (mish's runs over a line) is written out
+        once, where the layer's error signal is derived; everywhere else - the
+        later forms, the batch form, the worked example - it is f'(z^[l]).
+        """
+        from ..batch import NotBatchable, batcher_for, indexed
+
+        batcher = batcher_for(self.net, self.steps)
+        out = {}
+        for s in self.steps:
+            if s.kind != "adjoint" or s.role != "pre-activation" or s.local_derivative is None or len(s.contributions) != 1:
+                continue
+            node = self.nodes.get(s.contributions[0].consumer)
+            rule = ops.activation_rule(node.activation) if node is not None and node.activation else None
+            if not isinstance(rule, ops.ScalarFunction) or not rule.latex:
+                continue
+            if _visible_width(self.tex(s.local_derivative)) <= LONG_DERIVATIVE:
+                continue
+            name, z = rf"{rule.latex}'", self.nodes[s.of].symbol
+            out[s.local_derivative] = (name, z)
+            if self.scalar:
+                out[indexed(s.local_derivative, batcher.per_example)] = (name, indexed(z, batcher.per_example))
+            else:
+                try:
+                    out[batcher.columns(s.local_derivative)] = (name, batcher.symbol(z))
+                except NotBatchable:
+                    pass
+        return out
+
     # -- printing helpers ------------------------------------------------------
     def tex(self, expr) -> str:
         return self.printer.doprint(expr)
 
     def name(self, name: str) -> str:
-        return latex_name(name, not self.scalar, self.derivative_names)
+        return latex_name(name, self.printer_settings["bracket_layers"], self.derivative_names)
 
     def partial(self, top: str, bottom: str) -> str:
         """\\frac{\\partial a}{\\partial z} for the names ``top`` and ``bottom``."""
@@ -111,6 +151,11 @@ class Notes:
     def bracketed(self, expr) -> str:
         tex = self.tex(expr)
         return rf"\left({tex}\right)" if isinstance(expr, sp.Add) else tex
+
+    def value(self, value) -> str:
+        """A number or matrix of the worked example; in the .tex a matrix wider than the page is scaled to fit (\\symfit)."""
+        tex = format_value(value)
+        return rf"\symfit{{{tex}}}" if self.fmt.name == "tex" and r"\begin{bmatrix}" in tex else tex
 
     def cell(self, tex: str) -> str:
         return self.fmt.prose(Math(tex))
@@ -151,6 +196,7 @@ class Notes:
         def width(e):
             return _visible_width(e.lhs + e.rhs + e.note) + NOTE_GAP
 
+        lines = [part for e in lines for part in (_broken_sum(e) if _visible_width(e.lhs + e.rhs) > MAX_LINE_WIDTH else [e])]
         if all(width(e) <= MAX_LINE_WIDTH for e in lines):
             return Block("equations", equations=tuple(lines))
         out = []

@@ -36,11 +36,11 @@ class NetworkSection(SectionBuilder):
         if not self.scalar:
             blocks.append(self.shapes_table())
         blocks.append(self.p("The forward pass computes, in order:"))
-        blocks.append(Block("equations", equations=tuple(self.forward_equations())))
+        blocks.append(self.equations(self.forward_equations()))
         definitions = self.activation_definitions()
         if definitions:
             blocks.append(self.p("with the activation function" + ("s" if len(definitions) > 1 else "")))
-            blocks.append(Block("equations", equations=tuple(definitions)))
+            blocks.append(self.equations(definitions))
         reduction = self.loss_reduction_note()
         if reduction is not None:
             blocks.append(reduction)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sympy as sp
 
 from .context import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, MOMENTUM, SectionBuilder
-from .view import Block, Equation, Math, Section, format_number
+from .view import Equation, Math, Section, format_number
 
 
 class UpdateSection(SectionBuilder):
@@ -24,7 +24,7 @@ class UpdateSection(SectionBuilder):
                 lines.extend(self.update_rule(s))
         if self.optimizer == "sgd":
             intro = self.p(
-                "Gradient descent (SGD) with learning rate ", Math(r"\eta"),
+                "Gradient descent (SGD) with learning rate ", Math(self.lr),
                 " moves every parameter a small step against its gradient",
                 " (for a mini-batch, the batch gradients above):",
             )
@@ -32,18 +32,20 @@ class UpdateSection(SectionBuilder):
             intro = self.p(
                 "SGD with momentum keeps a velocity ", Math(r"v"), " per parameter, zero at the start, "
                 "that accumulates past gradients (momentum ", Math(rf"\mu = {format_number(MOMENTUM)}"),
-                ", learning rate ", Math(r"\eta"), "):",
+                ", learning rate ", Math(self.lr), "):",
             )
         else:
             intro = self.p(
-                "Adam keeps running means of each gradient and of its square, ", Math("m"), " and ", Math("v"),
-                ", zero at the start, and divides one by the square root of the other, entry by entry (",
+                "Adam keeps running means of each gradient and of its square, ", Math("s"), " and ", Math("r"),
+                " (the first and second moments; the letters of Goodfellow et al., since ", Math("m"),
+                " is the batch size here), zero at the start, and divides one by the square root of the other, "
+                "entry by entry (",
                 Math(rf"\beta_1 = {format_number(ADAM_BETA1)}"), ", ", Math(rf"\beta_2 = {format_number(ADAM_BETA2)}"),
                 ", ", Math(rf"\epsilon = {format_number(ADAM_EPSILON)}"), "; at step ", Math("t"),
-                ", counted from 1, the bias-corrected means are ", Math(r"\hat{m} = m / (1 - \beta_1^{t})"), " and ",
-                Math(r"\hat{v} = v / (1 - \beta_2^{t})"), "):",
+                ", counted from 1, the bias-corrected means are ", Math(r"\hat{s} = s / (1 - \beta_1^{t})"), " and ",
+                Math(r"\hat{r} = r / (1 - \beta_2^{t})"), "):",
             )
-        return Section("The update rule", 1, (intro, Block("equations", equations=tuple(lines))))
+        return Section("The update rule", 1, (intro, self.equations(lines)))
 
     def update_rule(self, s) -> list:
         """The optimizer's equations for one parameter; the last one is the numbered update."""
@@ -56,17 +58,17 @@ class UpdateSection(SectionBuilder):
             v = rf"v_{{{theta}}}"
             return [
                 Equation(v, r"\leftarrow", rf"\mu {v} + {grad}"),
-                Equation(theta, r"\leftarrow", rf"{theta} - \eta {v}", **tag),
+                Equation(theta, r"\leftarrow", rf"{theta} - {self.lr} {v}", **tag),
             ]
-        m, v = rf"m_{{{theta}}}", rf"v_{{{theta}}}"
+        first, second = rf"s_{{{theta}}}", rf"r_{{{theta}}}"
         square = rf"{grad} \odot {grad}" if isinstance(s.symbol, sp.MatrixSymbol) else rf"\left({grad}\right)^{{2}}"
-        m_hat, v_hat = rf"\hat{{m}}_{{{theta}}}", rf"\hat{{v}}_{{{theta}}}"
+        first_hat, second_hat = rf"\hat{{s}}_{{{theta}}}", rf"\hat{{r}}_{{{theta}}}"
         if isinstance(s.symbol, sp.MatrixSymbol):
-            update = rf"{theta} - \eta \, {m_hat} \oslash \left(\sqrt{{{v_hat}}} + \epsilon\right)"
+            update = rf"{theta} - {self.lr} \, {first_hat} \oslash \left(\sqrt{{{second_hat}}} + \epsilon\right)"
         else:
-            update = rf"{theta} - \eta \frac{{{m_hat}}}{{\sqrt{{{v_hat}}} + \epsilon}}"
+            update = rf"{theta} - {self.lr} \frac{{{first_hat}}}{{\sqrt{{{second_hat}}} + \epsilon}}"
         return [
-            Equation(m, r"\leftarrow", rf"\beta_1 {m} + \left(1 - \beta_1\right) {grad}"),
-            Equation(v, r"\leftarrow", rf"\beta_2 {v} + \left(1 - \beta_2\right) {square}"),
+            Equation(first, r"\leftarrow", rf"\beta_1 {first} + \left(1 - \beta_1\right) {grad}"),
+            Equation(second, r"\leftarrow", rf"\beta_2 {second} + \left(1 - \beta_2\right) {square}"),
             Equation(theta, r"\leftarrow", update, **tag),
         ]

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 SIGNIFICANT = 4  # significant figures of the worked example's numbers
-MAX_MATRIX_SIDE = 8  # larger values are summarised by shape and norm, not printed in full
+MAX_COLUMN = 12  # a column of up to 12 entries is printed (as a transposed row)
+MAX_ROWS, MAX_COLUMNS = 12, 8  # larger matrices are summarised by shape and norm, not printed in full
 
 # ==========================================================================
 # Escaping
@@ -137,10 +138,10 @@ def format_value(value) -> str:
     if a.ndim == 1:
         a = a.reshape(-1, 1)
     rows, cols = a.shape
-    if cols == 1 and rows <= MAX_MATRIX_SIDE:  # a column, written as a transposed row to save space
+    if cols == 1 and rows <= MAX_COLUMN:  # a column, written as a transposed row to save space
         return rf"\begin{{bmatrix}} {' & '.join(format_number(v) for v in a[:, 0])} \end{{bmatrix}}^{{\top}}"
-    if rows > MAX_MATRIX_SIDE or cols > MAX_MATRIX_SIDE:
-        return rf"\text{{({rows} \(\times\) {cols}, norm {format_number(np.linalg.norm(a))})}}"
+    if rows > MAX_ROWS or cols > MAX_COLUMNS:
+        return rf"\left({rows} \times {cols} \text{{ matrix of norm }} {format_number(np.linalg.norm(a))}\right)"
     body = r" \\ ".join(" & ".join(format_number(v) for v in row) for row in a)
     return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
 
@@ -230,6 +231,44 @@ def _visible_width(tex: str) -> int:
 
 
 _WORD_MACROS = {"log", "exp", "tanh", "max", "min", "sin", "cos", "diag", "tr"}
+
+
+def _top_level_terms(tex: str) -> list:
+    """``tex`` cut before each + and - between terms of its outermost sum: ["a", "+ b", "- c"]."""
+    terms, depth, start, i = [], 0, 0, 0
+    while i < len(tex):
+        if tex.startswith((r"\left", r"\begin"), i):
+            depth += 1
+        elif tex.startswith((r"\right", r"\end"), i):
+            depth -= 1
+        elif tex[i] == "{":
+            depth += 1
+        elif tex[i] == "}":
+            depth -= 1
+        elif depth == 0 and tex.startswith((" + ", " - "), i) and i > start:
+            terms.append(tex[start:i].strip())
+            start = i + 1
+        i += 1
+    terms.append(tex[start:].strip())
+    return terms
+
+
+def _broken_sum(e) -> list:
+    """An equation too wide for the page, broken before the + and - of its sum (as many terms a line as fit)."""
+    terms = _top_level_terms(e.rhs)
+    lines, current = [], terms[0]
+    for term in terms[1:]:
+        if _visible_width((e.lhs if not lines else r"\quad") + current + " " + term) > MAX_LINE_WIDTH:
+            lines.append(current)
+            current = term
+        else:
+            current += " " + term
+    lines.append(current)
+    if len(lines) == 1:
+        return [e]
+    out = [Equation(e.lhs, e.rel, lines[0])]
+    out += [Equation("", "", r"\quad " + part) for part in lines[1:-1]]
+    return out + [Equation("", "", r"\quad " + lines[-1], e.note, e.tag, e.label)]
 
 
 def _equation_chain(lhs: str, rel: str, parts: list, note: str = "") -> list:

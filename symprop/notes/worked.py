@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import ops
 from .context import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, SectionBuilder, _join_math
-from .view import Block, Equation, Math, Section, _equation_chain, _substitution, format_number, format_value
+from .view import Block, Equation, Math, Section, _equation_chain, _substitution, format_number
 
 
 class WorkedSection(SectionBuilder):
@@ -22,15 +22,15 @@ class WorkedSection(SectionBuilder):
         sections = []
         given = []
         for sym in self.net.inputs + self.net.params + self.net.targets:
-            given.append((self.name(sym.name), format_value(self.given[sym.name])))
-        given.append((r"\eta", format_number(self.learning_rate)))
+            given.append((self.name(sym.name), self.value(self.given[sym.name])))
+        given.append((self.lr, format_number(self.learning_rate)))
         if self.scalar:
             values = [Math(f"{name} = {value}") for name, value in given]
-            blocks = [self.p("Take ", *_join_math(values), " (the learning rate ", Math(r"\eta"), ").")]
+            blocks = [self.p("Take ", *_join_math(values), " (the learning rate ", Math(self.lr), ").")]
         else:
             blocks = [
                 self.p("Take these values for one example and the parameters:"),
-                Block("equations", equations=tuple(Equation(name, "=", value) for name, value in given)),
+                self.equations(Equation(name, "=", value) for name, value in given),
             ]
         sections.append(Section("A worked example", 1, tuple(blocks)))
 
@@ -38,7 +38,7 @@ class WorkedSection(SectionBuilder):
         for s in self.steps:
             if s.kind in ("forward", "loss"):
                 forward.extend(self.worked_line(s))
-        sections.append(Section("Forward pass", 2, (Block("equations", equations=tuple(forward)),)))
+        sections.append(Section("Forward pass", 2, (self.equations(forward),)))
 
         backward = []
         for s in self.steps:
@@ -47,7 +47,7 @@ class WorkedSection(SectionBuilder):
         blocks = []
         if self.scalar:
             blocks.append(self.p("Every local derivative, then each gradient from the one above it:"))
-        blocks.append(Block("equations", equations=tuple(backward)))
+        blocks.append(self.equations(backward))
         if not self.scalar:
             blocks.append(self.gradient_size_table())
         sections.append(Section("Backward pass", 2, tuple(blocks)))
@@ -59,7 +59,7 @@ class WorkedSection(SectionBuilder):
         what = {"sgd": "gradient descent", "momentum": "SGD with momentum, from a zero velocity",
                 "adam": "Adam, from zero means"}[self.optimizer]
         sections.append(Section("Update", 2, (
-            self.p(f"The first step of {what}, with ", Math(rf"\eta = {format_number(self.learning_rate)}"), ":"),
+            self.p(f"The first step of {what}, with ", Math(rf"{self.lr} = {format_number(self.learning_rate)}"), ":"),
             self.equations(updates),
         )))
         return sections
@@ -74,16 +74,16 @@ class WorkedSection(SectionBuilder):
             new = theta - self.learning_rate * gradient
             steps = [(rf"v_{{{self.tex(s.symbol)}}}", gradient)]
         else:
-            # m-hat = g and v-hat = g * g at t = 1: each entry moves by about eta against its sign
-            m, v = (1 - ADAM_BETA1) * gradient, (1 - ADAM_BETA2) * gradient * gradient
-            new = theta - self.learning_rate * (m / (1 - ADAM_BETA1)) / (np.sqrt(v / (1 - ADAM_BETA2)) + ADAM_EPSILON)
-            steps = [(rf"m_{{{self.tex(s.symbol)}}}", m), (rf"v_{{{self.tex(s.symbol)}}}", v)]
+            # s-hat = g and r-hat = g * g at t = 1: each entry moves by about eta against its sign
+            first, second = (1 - ADAM_BETA1) * gradient, (1 - ADAM_BETA2) * gradient * gradient
+            new = theta - self.learning_rate * (first / (1 - ADAM_BETA1)) / (np.sqrt(second / (1 - ADAM_BETA2)) + ADAM_EPSILON)
+            steps = [(rf"s_{{{self.tex(s.symbol)}}}", first), (rf"r_{{{self.tex(s.symbol)}}}", second)]
         lines = []
         for name, value in steps:
             self._record(f"{self.optimizer}:{name}", value)
-            lines.append(Equation(name, "=", format_value(value)))
+            lines.append(Equation(name, "=", self.value(value)))
         self._record(f"{self.optimizer}:{s.name}", new)
-        lines.append(Equation(self.tex(s.symbol), r"\leftarrow", format_value(new)))
+        lines.append(Equation(self.tex(s.symbol), r"\leftarrow", self.value(new)))
         return lines
 
     def worked_line(self, s, rel="=") -> list:
@@ -92,7 +92,7 @@ class WorkedSection(SectionBuilder):
         self._record(s.key, value)
         lhs = self.tex(s.symbol)
         if not self.scalar:
-            return _equation_chain(lhs, rel, [self.tex(s.expr), format_value(value)])
+            return _equation_chain(lhs, rel, [self.tex(s.expr), self.value(value)])
         expr = s.expr
         if s.kind == "loss" and ops.is_loss_node(expr):
             expr = expr.rule.explicit(expr.prediction, expr.target) * expr.rule.factor(expr.prediction)
@@ -103,7 +103,7 @@ class WorkedSection(SectionBuilder):
         self._record(s.key, value)
         lhs = self.tex(s.symbol)
         if not self.scalar:
-            return _equation_chain(lhs, "=", [self.tex(s.expr), format_value(value)])
+            return _equation_chain(lhs, "=", [self.tex(s.expr), self.value(value)])
         lines = []
         terms_symbolic, terms_numbers = [], []
         for c in s.contributions:
@@ -144,7 +144,8 @@ class WorkedSection(SectionBuilder):
             if s.kind == "gradient" and s.role == "parameter":
                 norm = float(np.linalg.norm(np.asarray(self.values[s.key], dtype=float)))
                 self._record(f"norm:{s.key}", norm)
-                rows.append((self.cell(self.tex(s.symbol)), self.cell(format_number(norm))))
+                # \partial L / \partial W inline: a \frac in a table row collides with the rows around it
+                rows.append((self.cell(rf"\partial L / \partial {self.name(s.of)}"), self.cell(format_number(norm))))
         return Block(
             "table",
             text=self.fmt.prose("The size of each gradient (its Frobenius norm) shows which layers learn fastest:"),
