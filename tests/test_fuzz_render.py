@@ -141,6 +141,8 @@ def render_and_check(net, values):
         assert tags == [s.number for s in d.steps], "every step is numbered exactly once"
         assert not _DOUBLE_SUPERSCRIPT.search(text), _DOUBLE_SUPERSCRIPT.search(text).group(0)
     assert md.count("$$") % 2 == 0
+    for text in (tex, md):
+        assert not re.search(r"[\x00-\x09\x0b-\x1f]", text), "a control character (a Python escape such as \\f in a non-raw string)"
     for number in doc.numbers:
         if number.key in engine:
             expected = np.asarray(engine[number.key], dtype=float)

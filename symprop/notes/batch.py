@@ -32,6 +32,10 @@ class BatchSection(SectionBuilder):
             if s.batched is None or s.kind == "update":
                 continue
             lhs = self.tex(s.batched_symbol)
+            if s.kind == "loss":
+                lhs = "J"  # the batch loss; L stays the loss of one example
+            elif s.kind == "gradient":
+                lhs = _of_the_batch_loss(lhs)
             rhs = self.tex(s.batched)
             if s.kind == "gradient" and s.role == "parameter" and not self.scalar:
                 per = self.tex(indexed(s.expr, per_example))
@@ -46,19 +50,32 @@ class BatchSection(SectionBuilder):
         if not lines:
             return None
         blocks = []
+        example = self.tex(indexed(sp.Symbol("L"), {sp.Symbol("L")}))  # L^{(i)}: the loss of example i
+        adjoints = [s for s in self.steps if s.kind == "adjoint" and s.batched is not None]
         if self.scalar:
             blocks.append(self.p(
-                "For a mini-batch of ", Math("m"), " examples, example ", Math("i"),
-                " gets the superscript ", Math("(i)"), ". The loss is the mean over the batch, "
-                "so each parameter gradient is the mean of the per-example gradients:",
+                "For a mini-batch of ", Math("m"), " examples, example ", Math("i"), " has the loss ", Math(example),
+                ", and the batch loss ", Math("J"), " is their mean. ",
+                *(["The error signals, ", Math(self.tex(adjoints[-1].batched_symbol)), " and the other ",
+                   Math(r"\partial L / \partial"), " below, are those of example ", Math("i"), "'s own loss ", Math(example),
+                   " (no ", Math(r"\frac{1}{m}"), "); "] if adjoints else []),
+                "the gradients of the parameters are those of ", Math("J"), ", the mean of the per-example gradients:",
             ))
         else:
             stacked = [self._batch_matrix(sym) for sym in self.net.inputs + self.net.targets]
+            deltas = [s for s in adjoints if s.batched_symbol.name.startswith("Delta")]
             blocks.append(self.p(
                 "For a mini-batch of ", Math("m"), " examples, stack them as columns: ", *_join_math(stacked),
                 " (and likewise every per-example quantity) have one column per example, example ", Math("i"),
-                " in column ", Math("i"), ". The loss is the mean over the batch, so each parameter gradient is the "
-                "mean of the per-example gradients, and the sum over the examples becomes a matrix product:",
+                " in column ", Math("i"), ". Each example has its own loss ", Math(example), "; the batch loss ",
+                Math("J"), " is their mean. ",
+                *(["The error signals are stacked the same way: column ", Math("i"), " of ",
+                   Math(self.tex(deltas[-1].batched_symbol)), " is ", Math(self.tex(indexed(deltas[-1].symbol, {deltas[-1].symbol}))),
+                   ", the error signal of ", Math(example), " alone (and likewise for every ",
+                   Math(r"\partial L / \partial"), " below), without ", Math(r"\frac{1}{m}"), ". "] if deltas else []),
+                "The gradients of the parameters are those of ", Math("J"),
+                ": the mean of the per-example gradients, where the ", Math(r"\frac{1}{m}"),
+                " enters, and the sum over the examples becomes a matrix product:",
             ))
         blocks.append(self.equations(lines))
         if ones:
@@ -83,3 +100,9 @@ class BatchSection(SectionBuilder):
                     if atom.name in wanted and atom.shape == (sym.shape[0], M):
                         return Math(rf"{self.tex(atom)} \in \mathbb{{R}}^{{{int(sym.shape[0])} \times m}}")
         return Math(self.tex(sym))
+
+
+def _of_the_batch_loss(tex: str) -> str:
+    """\\frac{\\partial L}{\\partial W} -> \\frac{\\partial J}{\\partial W}: a gradient of the batch loss J."""
+    prefix = r"\frac{\partial L}"
+    return r"\frac{\partial J}" + tex[len(prefix):] if tex.startswith(prefix) else tex
