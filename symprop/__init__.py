@@ -21,6 +21,9 @@ from .errors import (
     UnsupportedOperationError,
 )
 from .network import Network, mlp
+from .ops import Constant, attention, batch_norm, broadcast, causal_mask, constant, divide, layer_norm, masked, mean, ones, sqrt, var
+from .ops import name_value as name
+from .ops import sum_along as sum
 from .ops import (
     activation,
     binary_cross_entropy,
@@ -59,6 +62,8 @@ __all__ = [
     "Derivation", "Step", "Network", "mlp", "activation", "elementwise",
     "identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "silu", "swish", "gelu", "softmax",
     "mse", "binary_cross_entropy", "cross_entropy",
+    "ones", "sum", "mean", "var", "broadcast", "sqrt", "divide", "constant", "Constant", "name",
+    "batch_norm", "layer_norm", "attention", "masked", "causal_mask",
     "check_gradient", "gradcheck",
     "SympropError", "DeclarationError", "ShapeError", "InvalidNameError", "UnsupportedOperationError",
     "FormulaError", "ModelFileError", "OutputError", "EvaluationError", "LatexError",

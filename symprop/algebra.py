@@ -63,6 +63,17 @@ def is_one_matrix(expr) -> bool:
     return isinstance(expr, OneMatrix)
 
 
+def is_all_ones(expr) -> bool:
+    """The matrix of ones, also written as an outer product of ones vectors (1 1^T)."""
+    if isinstance(expr, OneMatrix):
+        return True
+    return (
+        isinstance(expr, MatMul)
+        and all(isinstance(f, OneMatrix) for f in expr.args)
+        and all(f.shape[1] == 1 for f in expr.args[:-1])
+    )
+
+
 # --------------------------------------------------------------------------
 # Smart constructors
 # --------------------------------------------------------------------------
@@ -78,11 +89,26 @@ def add(*terms):
             flat.append(term)
     if not flat:
         return terms[0] if terms else sp.S.Zero
+    if is_matrix(flat[0]):
+        flat = _collect(flat)
+        if not flat:
+            return ZeroMatrix(*terms[0].shape)
     if len(flat) == 1:
         return flat[0]
     if is_matrix(flat[0]):
         return MatAdd(*flat)
     return sp.Add(*flat)
+
+
+def _collect(terms) -> list:
+    """c1 T + c2 T -> (c1 + c2) T, in the order the terms first appear (A (.) A's two shares)."""
+    coefficients: dict = {}
+    for term in terms:
+        c, rest = coefficient_split(term)
+        coefficients[rest] = coefficients.get(rest, sp.S.Zero) + c
+    if len(coefficients) == len(terms):
+        return list(terms)
+    return [scale(c, rest) for rest, c in coefficients.items() if c != 0]
 
 
 def coefficient_split(expr):
@@ -162,7 +188,7 @@ def hadamard(*factors):
             coefficient *= f
     if any(isinstance(m, ZeroMatrix) for m in mats) or coefficient == 0:
         return ZeroMatrix(*mats[0].shape)
-    kept = [m for m in mats if not is_one_matrix(m)]
+    kept = [m for m in mats if not is_all_ones(m)]
     if not kept:
         body = mats[0]
     elif len(kept) == 1:
@@ -289,6 +315,9 @@ class Scalarized:
             c, rest = coefficient_split(expr)
             if c != 1:
                 return c * self.to_scalar(rest)
+            if all(isinstance(f, OneMatrix) for f in expr.args):
+                # 1 1^T is the matrix of ones; 1^T 1 = n
+                return sp.Mul(*[f.shape[1] for f in expr.args[:-1]])
             # A per-example scalar broadcast to a column: 1 s or v s.
             factors = expr.args
             if len(factors) == 2 and factors[1].shape == (1, 1) and expr.shape == self.shape:

@@ -175,6 +175,12 @@ class Batcher:
         return alg.add(*out)
 
 
+def columns_per_example(network) -> bool:
+    """True if every per-example value is a scalar, a column or a row (the classic layout)."""
+    values = list(network.inputs) + list(network.targets) + [n.symbol for n in network.nodes]
+    return all(not isinstance(v, MatrixExpr) or 1 in v.shape for v in values)
+
+
 EXAMPLE_SUFFIX = "__i"  # x__i is x^(i); user names may not contain "__"
 
 
@@ -200,7 +206,14 @@ def batcher_for(network, steps) -> Batcher:
 
 
 def batch_forms(network, steps):
-    """The steps with ``batched`` filled in."""
+    """The steps with ``batched`` filled in.
+
+    A network declared over a batch is in batch form already; one whose
+    examples are matrices (sequences, images) has no column-stacked batch
+    form: for both, ``batched`` stays None.
+    """
+    if network.batch is not None or not columns_per_example(network):
+        return list(steps)
     batcher = batcher_for(network, steps)
     per_example = batcher.per_example
     loss_row = sp.IndexedBase("L")[INDEX]

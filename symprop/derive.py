@@ -17,6 +17,7 @@ rewrites in ``rewrite.py``; both are recorded as forms of the step.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import replace
 
@@ -33,7 +34,9 @@ from .network import Network, _postorder
 
 
 def adjoint_name(node_name: str, role: str) -> str:
-    if role == "pre-activation":
+    # delta^[l] = dL/dz^[l] for the textbook's z; every other value v (Z1 of a
+    # batch, Ztilde1, mu1, ...) has dL/dv, named d<v>.
+    if role == "pre-activation" and re.fullmatch(r"z\d*", node_name):
         return "delta" + node_name[1:]
     return "d" + node_name
 
@@ -56,14 +59,15 @@ def local_vjp(expr, upstream, is_active) -> dict:
     }
 
 
-def derive(network: Network) -> Derivation:
+def derive(network: Network, closed_forms: bool = True) -> Derivation:
+    """The derivation of ``network``; ``closed_forms=False`` keeps every region node by node."""
     # SymPy distributes a number over a sum (2*(a - y) -> 2*a - 2*y) unless told
     # not to; the textbook keeps the factor outside.
     with distribute(False):
-        return _derive(network)
+        return _derive(network, closed_forms)
 
 
-def _derive(network: Network) -> Derivation:
+def _derive(network: Network, closed_forms: bool = True) -> Derivation:
     nodes = network.nodes
     declared = {s: ("parameter" if s in network.params else "input") for s in network.params + network.inputs}
 
@@ -146,7 +150,30 @@ def _derive(network: Network) -> Derivation:
             r["activation"] = act_node.activation
             r["local_derivative"] = _local_derivative(act_node)
 
+    if closed_forms:
+        _attach_closed_forms(network, raw)
     return _finish(network, nodes, raw)
+
+
+def _attach_closed_forms(network, raw):
+    """Regions that an op family knows a closed form for (batch norm's backward).
+
+    The node-by-node adjoint of a region's input stays the first form of its
+    step; the family's closed form replaces the contributions from inside the
+    region as a further form, with the family's reason.  derive only looks the
+    form up by the key the region's marker carries.
+    """
+    adjoint_symbols = {r["of"]: r["symbol"] for r in raw if r["kind"] == "adjoint"}
+    by_target = {r["of"]: r for r in raw if r["kind"] in ("adjoint", "gradient")}
+    for node in network.nodes:
+        if not node.closed_form or node.name not in adjoint_symbols:
+            continue
+        form = ops.CLOSED_FORMS[node.closed_form](network, node, lambda n: adjoint_symbols[n.name])
+        if form is None or form.input.name not in by_target:
+            continue
+        record = by_target[form.input.name]
+        outside = [c.expr for c in record["contributions"] if c.consumer not in form.region]
+        record["closed_form"] = (rewrite.normalize(alg.add(form.share, *outside)), form.reason)
 
 
 def _local_derivative(act_node):
@@ -163,7 +190,13 @@ def _finish(network, nodes, raw) -> Derivation:
     for r in raw:
         for s in r["expr"].free_symbols & set(adjoint_symbols):
             uses[s] += 1
-    inline = {s for s, r in adjoint_symbols.items() if uses[s] == 1 and r["role"] in ("activation", "prediction")}
+    # dL/da and dL/dyhat used once are substituted into their consumer (the textbook's delta);
+    # values a layer builder named (attention's P) keep their adjoint as a line of its own
+    bases = {n.name: n.base for n in nodes}
+    inline = {
+        s for s, r in adjoint_symbols.items()
+        if uses[s] == 1 and r["role"] in ("activation", "prediction") and bases.get(r["of"], "a") in ("a", "A", "yhat", "Yhat")
+    }
 
     assumptions = []
     for node in nodes:
@@ -200,6 +233,9 @@ def _finish(network, nodes, raw) -> Derivation:
             forms.append(rewrite.Form(expr, f"substitute {names}"))
         expr, simplification, used = rewrite.simplify(expr, assumptions)
         forms.extend(simplification)
+        if "closed_form" in r:
+            expr, reason = r["closed_form"]
+            forms.append(rewrite.Form(expr, reason))
         used_assumptions.extend(u for u in used if u not in used_assumptions)
         final[r["symbol"]] = expr
         steps.append(

@@ -448,8 +448,14 @@ class _Emitter:
         bias = self._biases()
         feeding = self._activation_fed()
         lines = []
+        hints = getattr(self.net, "init_hints", {})
         for p in self.net.params:
             shape = alg.shape_of(p)
+            if hints.get(p) in ("ones", "zeros"):
+                how = hints[p]
+                lines.append(f"# {p.name}: {how}, as the layer that declares it starts")
+                lines.append(f'params["{p.name}"] = np.{how}({shape})')
+                continue
             if p in bias:
                 value = f"np.zeros({shape})" if shape else "0.0"
                 lines.append(f"# {p.name}: a bias, zero")
@@ -475,6 +481,11 @@ class _Emitter:
         for s in self.forward_steps:
             for node in sp.preorder_traversal(s.expr):
                 for a in node.args:
+                    # b 1^T (a bias broadcast over the columns) counts as b itself
+                    if isinstance(a, MatMul) and all(isinstance(f, sp.OneMatrix) for f in a.args[1:]) and a.args[0] in self.net.params:
+                        a = a.args[0]
+                    elif isinstance(node, MatMul) and all(isinstance(f, sp.OneMatrix) for f in node.args[1:]):
+                        continue
                     if a in self.net.params:
                         parents.setdefault(a, set()).add(isinstance(node, (MatAdd, sp.Add)))
         return {p for p, kinds in parents.items() if kinds == {True}}
@@ -570,6 +581,7 @@ class _Emitter:
             "header": header("#", f"the network {net.name!r}"),
             "name": net.name,
             "scalar": self.scalar,
+            "layout": "columns",
             "equations_forward": equations_forward,
             "equations_backward": equations_backward,
             "assumptions": [a.text for a in self.d.assumptions],
@@ -598,6 +610,10 @@ DEMO_TRAIN = 512
 
 
 def view_model(derivation) -> dict:
+    from .emit_matrix import MatrixEmitter, is_matrix_layout  # late: it builds on _Emitter
+
+    if is_matrix_layout(derivation):
+        return MatrixEmitter(derivation).view()
     return _Emitter(derivation).view()
 
 

@@ -49,6 +49,9 @@ class Node:
     role: str  # "pre-activation" | "activation" | "prediction" | "loss"
     layer: Optional[int] = None
     activation: Optional[str] = None  # registry name of the activation that produced it
+    base: str = ""  # the name without its layer number (z, a, mu, Zhat, ...)
+    closed_form: str = ""  # key of a closed form of the region this node ends (ops.CLOSED_FORMS)
+    description: str = ""  # what a layer builder says the value is (the mean over the batch, ...)
 
     @property
     def shape(self) -> tuple:
@@ -69,19 +72,51 @@ def _check_name(sym, what: str) -> str:
     return name
 
 
-def _check_shape(sym, what: str):
+def _check_shape(sym, what: str, batch=None):
     if isinstance(sym, MatrixSymbol):
         rows, cols = sym.shape
+        if batch is not None and cols == batch and what in ("input", "target"):
+            cols = sp.S.One  # the batch dimension: checked where batch= is
         if not (rows.is_Integer and cols.is_Integer) or rows < 1 or cols < 1:
-            raise ShapeError(f"{what} {sym.name!r} must have positive integer dimensions, got {sym.shape}")
+            hint = ""
+            if any(d.free_symbols for d in sym.shape):
+                hint = " (a symbolic dimension is allowed only for the batch: Network(..., batch=m))"
+            raise ShapeError(f"{what} {sym.name!r} must have positive integer dimensions, got {sym.shape}{hint}")
+
+
+def _check_batch(batch):
+    """The batch size of a network declared over a batch: an int or an integer positive Symbol."""
+    if isinstance(batch, bool):
+        raise DeclarationError(f"batch must be the number of examples (an int or an integer Symbol), got {batch!r}")
+    if isinstance(batch, int):
+        batch = sp.Integer(batch)
+    if isinstance(batch, sp.Integer):
+        if batch < 2:
+            raise ShapeError(f"batch={batch}: a batch has at least two examples (one example: declare columns, no batch=)")
+        return batch
+    if isinstance(batch, sp.Symbol):
+        if not (batch.is_integer and batch.is_positive):
+            raise DeclarationError(
+                f"batch symbol {batch.name!r} must be declared integer and positive: "
+                f"sympy.Symbol({batch.name!r}, integer=True, positive=True)"
+            )
+        return batch
+    raise DeclarationError(f"batch must be the number of examples (an int or an integer Symbol), got {batch!r}")
 
 
 class Network:
-    """A network declared as a SymPy loss expression of one example.
+    """A network declared as a SymPy loss expression of one example, or of one batch.
 
     ``loss`` is a scalar SymPy expression (or a 1x1 matrix expression);
     ``params`` the trainable symbols; ``inputs`` and ``targets`` the data of
-    one example (column vectors, or Symbols for scalar networks).
+    one example: column vectors, Symbols for scalar networks, or matrices
+    for an example that is itself a matrix (a sequence of T tokens, d x T,
+    tokens as columns).
+
+    With ``batch=m`` (an int, or an integer positive Symbol), inputs and
+    targets are instead the whole batch, n x m with the examples as columns:
+    layers that couple the examples (batch normalisation) can then be
+    declared, and the loss ops average over the m columns.
     """
 
     def __init__(
@@ -91,11 +126,16 @@ class Network:
         inputs: Sequence = (),
         targets: Sequence = (),
         name: str = "network",
+        batch=None,
     ):
         self.name = name
         self.params = tuple(params)
         self.inputs = tuple(inputs)
         self.targets = tuple(targets)
+        # batch=m: inputs and targets are whole batches, n x m, examples as columns;
+        # the loss ops average over the columns, so L is the batch mean.
+        self.batch = None if batch is None else _check_batch(batch)
+        self.init_hints: dict = {}  # parameter -> "ones" | "zeros", from the layer builders (batch norm's gamma, beta)
         self.loss = self._check_loss(loss)
         self._check_declarations()
         self.nodes = self._name_intermediates()
@@ -118,10 +158,11 @@ class Network:
                 return n
         raise KeyError(name)
 
-    def derive(self):
+    def derive(self, closed_forms: bool = True):
+        """The backprop equations; ``closed_forms=False`` keeps regions (batch norm) node by node."""
         from .derive import derive
 
-        return derive(self)
+        return derive(self, closed_forms)
 
     def __repr__(self):
         return (
@@ -153,23 +194,28 @@ class Network:
                         f"each {what} must be a sympy Symbol or MatrixSymbol, got {sp.sstr(sym)} ({type(sym).__name__})"
                     )
                 name = _check_name(sym, what)
-                _check_shape(sym, what)
+                _check_shape(sym, what, self.batch)
                 if name in seen:
                     other_what, other = seen[name]
                     if other == sym:
                         raise DeclarationError(f"{name!r} is declared both as {other_what} and as {what}")
                     raise InvalidNameError(f"two different symbols are named {name!r} ({other_what} and {what})")
                 seen[name] = (what, sym)
-        for sym in self.inputs + self.targets:
-            if isinstance(sym, MatrixSymbol) and sym.shape[1] != 1:
-                raise ShapeError(
-                    f"{sym.name!r} has shape {sym.shape}: declare one example, a column vector (n, 1); "
-                    "the batch form is derived"
-                )
+        if self.batch is not None:
+            for sym in self.inputs + self.targets:
+                if not isinstance(sym, MatrixSymbol) or sym.shape[1] != self.batch:
+                    shape = alg.shape_of(sym) or "a scalar"
+                    raise ShapeError(
+                        f"{sym.name!r} has shape {shape}, but the network is declared over a batch of {self.batch}: "
+                        f"inputs and targets are n x {self.batch} matrices, one example per column"
+                    )
+            for sym in self.params:
+                if any(d == self.batch for d in alg.shape_of(sym)) and self.batch.is_Symbol:
+                    raise ShapeError(f"parameter {sym.name!r} has the batch size {self.batch} in its shape {sym.shape}")
         if not self.params:
             raise DeclarationError("no parameters declared: pass params=[...] (the symbols to train)")
 
-        free = self._free_declarable(self.loss)
+        free = self._free_declarable(self.loss) - {self.batch}
         by_name = {}
         for sym in free:
             by_name.setdefault(sym.name, set()).add(sym)
@@ -194,12 +240,18 @@ class Network:
                     raise DeclarationError(f"the loss does not depend on the {what} {sym.name!r}")
         self._check_operations()
 
+    def _is_constant(self, e) -> bool:
+        """A number such as 1/m: written where it is used, never named."""
+        return not isinstance(e, MatrixExpr) and not (self._free_declarable(e) - {self.batch})
+
     @staticmethod
     def _free_declarable(expr) -> set:
         # Not expr.free_symbols: SymPy recomputes it without a cache, which costs
         # 2^depth on the DAG of a residual network.
         return {
-            s for s in _postorder(expr) if isinstance(s, (sp.Symbol, MatrixSymbol)) and not s.name.startswith("_")
+            s
+            for s in _postorder(expr)
+            if isinstance(s, (sp.Symbol, MatrixSymbol)) and not s.name.startswith("_") and not ops.is_constant(s)
         }
 
     def _check_derived_names(self, node_names):
@@ -237,6 +289,8 @@ class Network:
     # ------------------------------------------------------------------
     def _name_intermediates(self) -> list:
         loss = _factor_nested_sums(_canonical(self.loss))
+        markers: dict = {}  # expression -> the Named marker a layer builder put on it
+        loss = _strip_markers(loss, markers, self.init_hints)
         order = _postorder(loss)
         declared = set(self.declared)
 
@@ -248,33 +302,63 @@ class Network:
         numbered = len(activations) > 1
 
         def layer_name(base, layer):
-            return f"{base}{layer}" if numbered else base
+            return f"{base}{layer}" if numbered and layer is not None else base
 
-        names: dict = {}  # expression -> (name, role, layer, activation)
+        # the layer of any value: 1 + the activations computed before it
+        layer_of, seen = {}, 0
+        for e in order:
+            if ops.is_activation_node(e):
+                seen += 1
+                layer_of[e] = seen
+            else:
+                layer_of[e] = seen + 1
+
+        names: dict = {}  # expression -> (name, role, layer, activation, base, closed form)
         for layer, act in enumerate(activations, start=1):
             arg = ops.activation_argument(act)
             if arg not in declared and arg not in names and not ops.is_activation_node(arg):
-                names[arg] = (layer_name("z", layer), "pre-activation", layer, None)
-            names[act] = (layer_name("a", layer), "activation", layer, ops.activation_name(act))
+                if arg in markers:
+                    marker = markers[arg]
+                    names[arg] = (layer_name(marker.base, layer), "pre-activation", layer, None, marker.base, marker.closed_form)
+                else:
+                    base = _case("z", arg)
+                    names[arg] = (layer_name(base, layer), "pre-activation", layer, None, base, "")
+            marker = markers.get(act)
+            base = marker.base if marker is not None else _case("a", act)
+            names[act] = (layer_name(base, layer), "activation", layer, ops.activation_name(act), base, "")
         for i, pred in enumerate(predictions):
-            label = "yhat" if i == 0 else f"yhat{i + 1}"
+            base = _case("yhat", pred)
+            label = base if i == 0 else f"{base}{i + 1}"
             old = names.get(pred)
             if old is not None and old[1] == "activation":
-                names[pred] = (label, "prediction", old[2], old[3])
+                names[pred] = (label, "prediction", old[2], old[3], base, "")
             elif old is None:
-                names[pred] = (label, "prediction", None, None)
+                names[pred] = (label, "prediction", None, None, base, "")
+        # Values a layer builder named (mu, sigma, Zhat, S, P, ...), unless they already have a name.
+        taken = {entry[0] for entry in names.values()} | {s.name for s in declared}
+        for e in order:
+            marker = markers.get(e)
+            if marker is None or e in names or e in declared or ops.is_leaf(e):
+                continue
+            # a builder's output stays in the layer of the named values it combines (attention's O = V P)
+            inner = [names[a][2] for a in _children(e) if a in names and names[a][2] is not None]
+            layer = (max(inner) if inner else layer_of[e]) if numbered else None
+            name = _unique(marker.base, layer, taken)
+            taken.add(name)
+            names[e] = (name, "hidden", layer, None, marker.base, marker.closed_form)
         # A value used in two places (a residual sum feeding the next layer and
         # the next sum) gets a name of its own, h1, h2, ...: otherwise each
         # definition would repeat the whole chain below it.
         shared = _shared_subexpressions(order)
         hidden = 0
         for e in order:
-            if e in shared and e not in names and e not in declared and not ops.is_leaf(e):
+            if e in shared and e not in names and e not in declared and not ops.is_leaf(e) and not self._is_constant(e):
                 hidden += 1
-                names[e] = (f"h{hidden}", "hidden", None, None)
+                base = _case("h", e)
+                names[e] = (f"{base}{hidden}", "hidden", None, None, base, "")
         if loss in names:
             raise DeclarationError("the loss is itself an activation; apply a loss op to it")
-        names[loss] = ("L", "loss", None, None)
+        names[loss] = ("L", "loss", None, None, "L", "")
 
         self._check_derived_names([n for n, *_ in names.values()])
 
@@ -284,12 +368,47 @@ class Network:
         for expr in order:
             if expr not in names:
                 continue
-            name, role, layer, act = names[expr]
+            name, role, layer, act, base, closed_form = names[expr]
             definition = _rebuild(expr, replacement, memo)
             symbol = alg.matrix_symbol_like(name, expr)
             replacement[expr] = symbol
-            nodes.append(Node(name, symbol, definition, role, layer, act))
+            description = markers[expr].description if expr in markers else ""
+            nodes.append(Node(name, symbol, definition, role, layer, act, base, closed_form, description))
         return nodes
+
+
+def _case(base: str, expr) -> str:
+    """Lower case for scalars and vectors (z1, a1), upper case for matrices (Z1, A1)."""
+    if alg.is_matrix(expr) and 1 not in expr.shape:
+        return base[0].upper() + base[1:]
+    return base
+
+
+def _unique(base: str, layer, taken: set) -> str:
+    name = f"{base}{layer}" if layer is not None else base
+    letter = ord("b")
+    while name in taken:  # a second S in the same layer: S_b1, S_c1, ...
+        name = f"{base}_{chr(letter)}{layer if layer is not None else ''}"
+        letter += 1
+    return name
+
+
+def _strip_markers(expr, markers: dict, init_hints: dict):
+    """``expr`` without its markers: ``markers`` maps each Named (rebuilt) value to its
+    marker, ``init_hints`` each parameter a builder wrapped in Init to its hint."""
+    if not any(isinstance(n, (ops.Named, ops.Init)) for n in _postorder(expr)):
+        return expr
+
+    def finish(node):
+        if isinstance(node, ops.Named):
+            markers.setdefault(node.expr, node)
+            return node.expr
+        if isinstance(node, ops.Init):
+            init_hints[node.param] = node.how
+            return node.param
+        return node
+
+    return _rebuild_dag(expr, finish)
 
 
 def _rebuild_dag(expr, finish=lambda node: node):

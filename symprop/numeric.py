@@ -22,6 +22,10 @@ def _compile(derivation):
     printer = NumPyPrinter()
     declared = [s.name for s in derivation.network.declared]
     lines = [f"def _evaluate({', '.join(declared + ['eta'])}):", "    out = {}"]
+    batch = derivation.network.batch
+    if batch is not None and batch.is_Symbol:
+        first = derivation.network.inputs[0] if derivation.network.inputs else derivation.network.targets[0]
+        lines.append(f"    {batch.name} = {first.name}.shape[1]  # the batch size")
     for step in derivation.steps:
         code = printer.doprint(step.expr)
         lines.append(f"    {step.name} = {code}")
@@ -53,6 +57,11 @@ def _as_array(name, value, sym):
     if not np.all(np.isfinite(arr)):
         raise EvaluationError(f"the value of {name!r} is not finite: {value!r}")
     if isinstance(sym, sp.MatrixSymbol):
+        if not all(d.is_Integer for d in sym.shape):  # n x m over a batch of m examples
+            rows = int(sym.shape[0])
+            if arr.ndim != 2 or arr.shape[0] != rows or arr.shape[1] < 1:
+                raise EvaluationError(f"{name!r} has shape ({rows}, {sym.shape[1]}) but the value given has shape {arr.shape}")
+            return arr
         shape = tuple(int(d) for d in sym.shape)
         if arr.size != shape[0] * shape[1] or (arr.ndim == 2 and arr.shape != shape and arr.shape != shape[::-1]):
             raise EvaluationError(f"{name!r} has shape {shape} but the value given has shape {arr.shape}")
@@ -79,6 +88,11 @@ def evaluate(derivation, values: dict, learning_rate=None) -> dict:
             missing.append(sym.name)
     if missing:
         raise EvaluationError(f"no value given for {', '.join(missing)}")
+    batch = derivation.network.batch
+    if batch is not None and batch.is_Symbol:
+        sizes = {name: args[name].shape[1] for name in (s.name for s in derivation.network.inputs + derivation.network.targets)}
+        if len(set(sizes.values())) > 1:
+            raise EvaluationError(f"the inputs and targets must have the same number of columns (examples): {sizes}")
     eta = 0.0 if learning_rate is None else float(learning_rate)
     if not np.isfinite(eta):
         raise EvaluationError(f"the learning rate is not finite: {learning_rate!r}")

@@ -24,6 +24,7 @@ from sympy.printing.latex import translate as _latex_translate
 from sympy.printing.numpy import NumPyPrinter as _SympyNumPyPrinter
 from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter as _SympyStrPrinter
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from . import algebra as alg
 from . import ops
@@ -64,6 +65,9 @@ def _hole_for(arg):
 # ==========================================================================
 
 
+_ACCENTS = ("hat", "tilde", "bar")
+
+
 def _latex_base(base: str) -> str:
     """LaTeX of a name without its layer index: greek letters, \\hat, \\mathrm.
 
@@ -73,10 +77,16 @@ def _latex_base(base: str) -> str:
     if base == "":
         return ""
     head, *subs = base.split("_")
-    if head == "yhat":
-        head_tex = r"\hat{y}"
-    elif head == "Yhat":
-        head_tex = r"\hat{Y}"
+    accent = next((a for a in _ACCENTS if head.endswith(a) and len(head) > len(a)), None)
+    if head == "var":
+        head_tex = r"\sigma^{2}"  # the variance of batch/layer norm, as the notes write it
+    elif accent is not None:
+        inner = head[: -len(accent)]
+        inner_tex = _latex_translate(inner) if _latex_translate(inner) != inner else inner
+        if len(inner) == 1 or inner_tex != inner:
+            head_tex = rf"\{accent}{{{inner_tex}}}"  # yhat, Zhat, Ztilde: \hat{y}, \hat{Z}, \tilde{Z}
+        else:
+            head_tex = rf"\mathrm{{{head}}}"
     elif head == "delta":
         head_tex = r"\delta"
     elif head == "Delta":
@@ -130,8 +140,12 @@ def latex_name(name: str, bracket_layers=True, derivative_names=None) -> str:
         base, index = match.groups()
         base_tex = _latex_base(base)
         if style != "_l":
-            layer = f"[{index}]" if style == "[l]" else f"({index})"
-            return rf"{base_tex}^{{{layer}" + (example_mark + "}" if example else "}")
+            layer = (f"[{index}]" if style == "[l]" else f"({index})") + (example_mark if example else "")
+            if base_tex.endswith("}") and "^{" in base_tex and base_tex.rindex("^{") > base_tex.rfind("_{"):
+                # a name with a superscript of its own (sigma^2): one superscript, sigma^{2 [1]}
+                head, _, sup = base_tex.rpartition("^{")
+                return rf"{head}^{{{sup[:-1]}\,{layer}}}"
+            return rf"{base_tex}^{{{layer}}}"
         tex = rf"{base_tex}_{{{index}}}"
     else:
         tex = _latex_base(core)
@@ -377,6 +391,9 @@ class LatexPrinter(_SympyLatexPrinter):
         return tex
 
     def _print_HadamardPower(self, expr):
+        if abs(expr.exp) == sp.Rational(1, 2):  # entrywise square root, as written by hand
+            root = rf"\sqrt{{{self._print(expr.base)}}}"
+            return root if expr.exp > 0 else rf"\mathbf{{1}} \oslash {root}"
         base = self._print(expr.base)
         if isinstance(expr.base, (sp.MatAdd, sp.MatMul, sp.HadamardProduct)):
             base = rf"\left({base}\right)"
@@ -403,7 +420,9 @@ class LatexPrinter(_SympyLatexPrinter):
         terms = sorted(expr.args, key=_is_negative_term)  # positive terms first: yhat - y
         out = ""
         for i, term in enumerate(terms):
-            tex = self._print(term)
+            c, rest = alg.coefficient_split(term)
+            # a number added to every entry (sigma^2 + epsilon) is written as the number
+            tex = self._print(c) if isinstance(rest, sp.OneMatrix) and c.free_symbols else self._print(term)
             if i == 0:
                 out = tex
             elif tex.startswith("-"):
@@ -597,7 +616,18 @@ def _text_name(name: str) -> str:
         return "Ŷ" + name[4:]
     if name.startswith("d") and len(name) > 1 and name[1] != "_" and not name.startswith("delta"):
         return f"∂L/∂{_text_name(name[1:])}"
+    match = _TRAILING_DIGITS.match(name)
+    head, digits = (match.group(1), match.group(2)) if match and not match.group(1).endswith("_") else (name, "")
+    if head in _GREEK_TEXT:
+        return _GREEK_TEXT[head] + digits
+    for accent, mark in (("hat", "\u0302"), ("tilde", "\u0303"), ("bar", "\u0304")):
+        if head.endswith(accent) and len(head) == len(accent) + 1:
+            return head[0] + mark + digits  # Ẑ1, Z̃1
     return name
+
+
+# Greek names as the terminal and code comments write them
+_GREEK_TEXT = {"mu": "μ", "sigma": "σ", "var": "σ²", "gamma": "γ", "beta": "β", "epsilon": "ε", "alpha": "α", "lambda_": "λ"}
 
 
 def text(expr) -> str:
@@ -622,6 +652,7 @@ class NumPyPrinter(_SympyNumPyPrinter):
     def __init__(self, settings=None):
         super().__init__(settings)
         self.helpers_used: set = set()
+        self._broadcasting = False  # inside an entrywise operation whose shape a full operand fixes
 
     def _module_format(self, fqn, register=True):
         text_ = super()._module_format(fqn, register)
@@ -637,6 +668,11 @@ class NumPyPrinter(_SympyNumPyPrinter):
     def _print_Rational(self, expr):
         return repr(float(expr))
 
+    def _print_Pow(self, expr, rational=False):
+        if expr.exp == -1 and expr.base.is_Symbol:
+            return f"(1 / {self._print(expr.base)})"  # 1/m
+        return super()._print_Pow(expr, rational)
+
     def _print_Integer(self, expr):
         return str(int(expr))
 
@@ -644,6 +680,8 @@ class NumPyPrinter(_SympyNumPyPrinter):
         return repr(float(expr))
 
     def _print_OneMatrix(self, expr):
+        if self._broadcasting:
+            return "1.0"  # 1 - a: a number broadcast against the other operand keeps its dtype
         return f"np.ones(({self._print(expr.shape[0])}, {self._print(expr.shape[1])}))"
 
     def _print_ZeroMatrix(self, expr):
@@ -659,24 +697,100 @@ class NumPyPrinter(_SympyNumPyPrinter):
             return text_
         return f"({text_})"
 
+    # Products with ones vectors are the reductions and broadcasts of
+    # ops/reductions.py: X 1 is a sum over the columns, 1^T X over the rows,
+    # v 1^T repeats a column.  Written with negative axes, the same code works
+    # on one example and on a stack of examples with a leading batch axis.
     def _print_MatMul(self, expr):
         c, rest = alg.coefficient_split(expr)
+        if isinstance(rest, sp.OneMatrix) and self._broadcasting:
+            return self._print(c)  # a number added entrywise (var + epsilon)
         factors = rest.args if isinstance(rest, sp.MatMul) else (rest,)
-        body = " @ ".join(self._wrap(f) for f in factors)
+        body = self._chain_code(list(factors))
         if c == 1:
             return body
-        return f"{self._wrap(c)} * {body if len(factors) == 1 else '(' + body + ')'}"
+        coefficient = self._print(c)
+        coefficient = coefficient if coefficient.startswith("(") and coefficient.endswith(")") else _paren_code(coefficient)
+        return f"{coefficient} * {_paren_code(body)}"
+
+    def _chain_code(self, factors) -> str:
+        if not any(isinstance(f, sp.OneMatrix) for f in factors) or len(factors) == 1:
+            return " @ ".join(_paren_code(self._print(f)) for f in factors)
+        last, first = factors[-1], factors[0]
+        if isinstance(last, sp.OneMatrix):
+            n, cols = last.shape
+            code = self._chain_code(factors[:-1])
+            if n != 1:
+                code = f"{_paren_code(code)}.sum(axis=-1, keepdims=True)"
+            return self._repeat(code, cols, -1)
+        if isinstance(first, sp.OneMatrix):
+            rows, n = first.shape
+            code = self._chain_code(factors[1:])
+            if n != 1:
+                code = f"{_paren_code(code)}.sum(axis=-2, keepdims=True)"
+            return self._repeat(code, rows, -2)
+        k = next(i for i, f in enumerate(factors) if isinstance(f, sp.OneMatrix))
+        return f"{_paren_code(self._chain_code(factors[: k + 1]))} @ {_paren_code(self._chain_code(factors[k + 1 :]))}"
+
+    def _repeat(self, code, count, axis) -> str:
+        """A row or column repeated ``count`` times (left to broadcasting inside entrywise operations)."""
+        if count == 1 or self._broadcasting:
+            return code
+        return f"np.repeat({code}, {self._print(count)}, axis={axis})"
+
+    def _entrywise_args(self, args) -> list:
+        """Print the operands of an entrywise operation; broadcasts stay unexpanded when a full operand fixes the shape."""
+        full = any(not _is_broadcast(a) for a in args if alg.is_matrix(a))
+        saved = self._broadcasting
+        self._broadcasting = full or saved
+        try:
+            return [self._print(a) for a in args]
+        finally:
+            self._broadcasting = saved
+
+    def _print(self, expr, **kwargs):
+        # only entrywise operations (and functions applied entrywise) pass the broadcasting context down
+        if self._broadcasting and not isinstance(
+            expr, (sp.MatAdd, sp.HadamardProduct, sp.HadamardPower, sp.MatMul, ElementwiseApplyFunction, sp.OneMatrix)
+        ):
+            saved, self._broadcasting = self._broadcasting, False
+            try:
+                return super()._print(expr, **kwargs)
+            finally:
+                self._broadcasting = saved
+        return super()._print(expr, **kwargs)
 
     def _print_MatAdd(self, expr):
-        return " + ".join(self._wrap(a) if alg.is_matrix(a) and isinstance(a, sp.MatAdd) else self._print(a) for a in expr.args)
+        signs, args = [], []
+        for a in sorted(expr.args, key=_is_negative_term):  # a - b, not -b + a or a + (-1) * b
+            c, rest = alg.coefficient_split(a)
+            negative = c.is_number and c.is_negative
+            signs.append("-" if negative else "+")
+            args.append(alg.scale(-c, rest) if negative else a)
+        codes = self._entrywise_args(args)
+        out = ""
+        for i, (sign, a, code) in enumerate(zip(signs, args, codes)):
+            if isinstance(a, sp.MatAdd) or (sign == "-" and _is_sum_code(code)):
+                code = f"({code})"
+            out = (f"-{_paren_code(code)}" if sign == "-" else code) if i == 0 else f"{out} {sign} {code}"
+        return out
 
     def _print_HadamardProduct(self, expr):
-        return " * ".join(self._wrap(a) for a in expr.args)
+        codes = self._entrywise_args(list(expr.args))
+        return " * ".join(_paren_code(c) for c in codes)
 
     def _print_HadamardPower(self, expr):
+        (code,) = self._entrywise_args([expr.base])
+        base = _paren_code(code)
         if expr.exp == -1:
-            return f"1.0 / {self._wrap(expr.base)}"
-        return f"{self._wrap(expr.base)} ** {self._wrap(expr.exp)}"
+            return f"1.0 / {base}"
+        if expr.exp == sp.Rational(1, 2):
+            return f"np.sqrt({code})"
+        if expr.exp == sp.Rational(-1, 2):
+            return f"1.0 / np.sqrt({code})"
+        exp = self._print(expr.exp)
+        simple = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*|[0-9.]+", base) and re.fullmatch(r"-?[0-9.]+", exp)
+        return f"{base}**{exp}" if simple else f"{base} ** {_paren_code(exp)}"  # spaced as ruff format does
 
     def _print_Transpose(self, expr):
         return f"{self._wrap(expr.arg)}.T"
@@ -706,7 +820,7 @@ class NumPyPrinter(_SympyNumPyPrinter):
         return code.replace("_ARG_", self._wrap(expr.expr))
 
     def _print_Softmax(self, expr):
-        return self._call("softmax", f"{self._print(expr.arg)}, axis=0")
+        return self._call("softmax", f"{self._print(expr.arg)}, axis={-2 if expr.axis == 0 else -1}")
 
     def _print_LossExpr(self, expr):
         return self._print(expr.rule.value(expr.prediction, expr.target))
@@ -726,6 +840,50 @@ class NumPyPrinter(_SympyNumPyPrinter):
         for arg in reversed(args[:-1]):
             code = f"{func}({self._print(arg)}, {code})"
         return code
+
+
+def _is_broadcast(e) -> bool:
+    """v 1^T or 1 r (times a coefficient), or an entrywise function of such: a repeated row or column."""
+    if isinstance(e, sp.OneMatrix):
+        return True
+    if isinstance(e, sp.MatMul):
+        _, rest = alg.coefficient_split(e)
+        if isinstance(rest, sp.OneMatrix):
+            return True
+        factors = rest.args if isinstance(rest, sp.MatMul) else (rest,)
+        last, first = factors[-1], factors[0]
+        return (isinstance(last, sp.OneMatrix) and last.shape[1] != 1) or (isinstance(first, sp.OneMatrix) and first.shape[0] != 1)
+    if isinstance(e, (sp.HadamardPower, ElementwiseApplyFunction)):
+        return _is_broadcast(e.args[0] if isinstance(e, sp.HadamardPower) else e.expr)
+    if isinstance(e, (sp.MatAdd, sp.HadamardProduct)):
+        return all(_is_broadcast(a) for a in e.args if alg.is_matrix(a))
+    return False
+
+
+def _is_sum_code(code: str) -> bool:
+    depth, prev = 0, ""
+    for ch in code:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and ch in "+-" and prev == " ":
+            return True
+        prev = ch
+    return False
+
+
+def _paren_code(code: str) -> str:
+    """``code`` as an operand of ``*``, ``@`` or an attribute: bracketed unless it is one term."""
+    depth = 0
+    for ch in code:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif depth == 0 and ch in " -+*/@":
+            return f"({code})"
+    return code
 
 
 def helper_sources(names) -> str:

@@ -83,7 +83,8 @@ def _divisions(expr) -> int:
     """How many divisions by a non-constant an expression has (matrix or scalar)."""
     count = 0
     for p in _unique_subexpressions(expr):
-        if isinstance(p, (sp.Pow, HadamardPower)) and p.exp.is_negative and p.base.free_symbols:
+        # 1/m (the batch size, a positive integer) is a factor, not a division to cancel
+        if isinstance(p, (sp.Pow, HadamardPower)) and p.exp.is_negative and any(not s.is_integer for s in p.base.free_symbols):
             count += 1
     return count
 

@@ -72,7 +72,21 @@ def explicit(expr, env: dict, memo=None):
         body = alg.applied_function(expr)
         out = inner.applyfunc(lambda v: explicit(body, {**env, alg.T: v}, {}))
     elif isinstance(expr, ops.Softmax):
-        out = ops.softmax_explicit(explicit(expr.arg, env, memo))
+        arg = explicit(expr.arg, env, memo)
+        if expr.axis == 0:
+            out = sp.Matrix.hstack(*[ops.softmax_explicit(arg[:, j]) for j in range(arg.cols)])
+        else:
+            out = sp.Matrix.vstack(*[ops.softmax_explicit(arg[i, :].T).T for i in range(arg.rows)])
+    elif isinstance(expr, (ops.Named, ops.Init)):
+        out = explicit(expr.args[0], env, memo)
+    elif isinstance(expr, ops.Masked):
+        scores, mask = explicit(expr.scores, env, memo), explicit(expr.mask, env, memo)
+        out = scores.applyfunc(lambda v: v)
+        for i in range(scores.rows):
+            for j in range(scores.cols):
+                out[i, j] = sp.Piecewise((scores[i, j], mask[i, j] > 0), (-sp.oo, True))
+    elif isinstance(expr, ops.Constant):
+        out = expr.value
     elif isinstance(expr, ops.LossExpr):
         out = expr.rule.explicit(explicit(expr.prediction, env, memo), explicit(expr.target, env, memo))
     elif isinstance(expr, sp.Trace):

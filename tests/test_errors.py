@@ -73,10 +73,10 @@ CASES = {
         lambda: net((sp.Piecewise((w * xs, xs > 0), (0, True)) - ys) ** 2, [w], (xs,), (ys,)),
         symprop.UnsupportedOperationError, ["Piecewise", "symprop.activation"]),
     "softmax of a scalar": (lambda: symprop.softmax(w), symprop.ShapeError, ["column vector", "w"]),
-    "input that is not a column": (
-        lambda: net(symprop.mse(W * sp.MatrixSymbol("X", 3, 2) * sp.MatrixSymbol("v", 2, 1), y),
-                    [W, sp.MatrixSymbol("v", 2, 1)], inputs=(sp.MatrixSymbol("X", 3, 2),)),
-        symprop.ShapeError, ["'X'", "(3, 2)", "column"]),
+    "batch input that is a column": (
+        lambda: symprop.Network(symprop.mse(W * sp.MatrixSymbol("X", 3, 5), sp.MatrixSymbol("Y", 2, 5)), [W],
+                                inputs=[sp.MatrixSymbol("X", 3, 5)], targets=[sp.MatrixSymbol("Y", 2, 1)], batch=5),
+        symprop.ShapeError, ["'Y'", "(2, 1)", "batch of 5"]),
     "no parameters": (lambda: net((w * xs - ys) ** 2, [], (xs,), (ys,)), symprop.DeclarationError, ["no parameters"]),
     "parameter that is an expression": (
         lambda: net((w * xs - ys) ** 2, [2 * w], (xs,), (ys,)), symprop.DeclarationError, ["2*w", "Symbol"]),

@@ -25,6 +25,8 @@ B = sp.MatrixSymbol("B", N, 2)
 S = sp.MatrixSymbol("S", N, N)
 s = sp.Symbol("s")
 t = sp.Symbol("t")
+TOKENS = sp.MatrixSymbol("Xt", 2, 2)  # two tokens of two features: attention's expansion stays small
+WQ, WK, WV = (sp.MatrixSymbol(n, 1, 2) for n in ("WQ", "WK", "WV"))
 
 
 def check_vjp(expr, wrt, rng, positive=(), away_from_zero=(), tol=1e-10):
@@ -109,6 +111,14 @@ def test_loss_matrix(name):
 
 
 @pytest.mark.parametrize("name", sorted(ops.LOSSES))
+def test_loss_of_matrices(name):
+    """A loss of two matrices is the mean over their columns (examples of a batch, tokens of a sequence)."""
+    rule = ops.LOSSES[name]
+    C, D = sp.MatrixSymbol("C", N, 2), sp.MatrixSymbol("D", N, 2)
+    check_vjp(rule(C, D), [C], np.random.default_rng(5), positive=(C, D))
+
+
+@pytest.mark.parametrize("name", sorted(ops.LOSSES))
 def test_loss_scalar(name):
     rule = ops.LOSSES[name]
     y = sp.Symbol("y")
@@ -149,6 +159,27 @@ STRUCTURAL = {
     "scalar_add_mul_pow": (lambda: (s * t + 2) ** 3, [s, t], {}),
     "scalar_functions": (lambda: sp.exp(s) * sp.log(t) + sp.sin(s * t), [s, t], {"positive": (t,)}),
     "scalar_division": (lambda: s / (1 + t**2), [s, t], {}),
+    # reductions and broadcasts (ops/reductions.py): products with ones vectors
+    "sum_rows": (lambda: ops.sum_along(B, 0), [B], {}),
+    "sum_columns": (lambda: ops.sum_along(B, 1), [B], {}),
+    "mean_columns": (lambda: ops.mean(B, 1), [B], {}),
+    "var_rows": (lambda: ops.var(B, 0), [B], {}),
+    "broadcast_column": (lambda: ops.broadcast(X, 2, 1), [X], {}),
+    "broadcast_row": (lambda: ops.broadcast(X.T, 2, 0), [X], {}),
+    "sqrt_divide": (lambda: ops.divide(X, ops.sqrt(Y)), [X, Y], {"positive": (Y,)}),
+    # softmax of a matrix along either axis
+    "softmax_columns": (lambda: ops.softmax(B), [B], {}),
+    "softmax_rows": (lambda: ops.softmax(B, axis=1), [B], {}),
+    # markers: a named value and an initialisation hint pass the adjoint through
+    "named": (lambda: ops.Named(A * X, "u"), [A, X], {}),
+    "init_hint": (lambda: ops.Init(A, "ones") * X, [A, X], {}),
+    # attention's mask: the adjoint passes where the mask is 1
+    "masked": (lambda: ops.softmax(ops.Masked(S, sp.MatrixSymbol("Mask", N, N))), [S], {}),
+    # whole layers, node by node (their closed form is tested in test_layers.py)
+    "batch_norm": (lambda: ops.batch_norm(B, sp.MatrixSymbol("g", N, 1), sp.MatrixSymbol("c", N, 1)),
+                   [B, sp.MatrixSymbol("g", N, 1), sp.MatrixSymbol("c", N, 1)], {}),
+    "layer_norm": (lambda: ops.layer_norm(B), [B], {}),
+    "attention": (lambda: ops.attention(TOKENS, WQ, WK, WV), [WQ, WK, WV, TOKENS], {}),
 }
 
 
@@ -161,7 +192,7 @@ def test_structural(name):
 def test_every_vjp_rule_class_has_a_row():
     """A rule added to VJP_RULES without a test row fails here."""
     covered = {sp.MatAdd, sp.MatMul, sp.MatPow, sp.HadamardProduct, sp.HadamardPower, sp.Transpose, sp.Trace}
-    covered |= {ops.Softmax, ops.LossExpr}
+    covered |= {ops.Softmax, ops.LossExpr, ops.Named, ops.Init, ops.Masked}
     from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
     from sympy.matrices.expressions.matexpr import MatrixElement
 

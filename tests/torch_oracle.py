@@ -65,6 +65,10 @@ class TorchOracle:
     def __init__(self, torch, network):
         self.torch = torch
         self.net = network
+        self.sizes: dict = {}  # the batch-size symbol of a batch network -> its value
+
+    def _dims(self, shape):
+        return [int(sp.sympify(d).xreplace(self.sizes)) for d in shape]
 
     def _eval(self, e, env, memo):
         if e in memo:
@@ -78,12 +82,20 @@ class TorchOracle:
         def ev(a):
             return self._eval(a, env, memo)
 
+        if isinstance(e, ops.Constant):
+            return torch.tensor(float(e.value))
         if isinstance(e, (sp.Symbol, sp.MatrixSymbol)):
             return env[e]
+        if isinstance(e, ops.Named) and e.closed_form.startswith("standardize"):
+            return self._standardize(e, ev)
+        if isinstance(e, (ops.Named, ops.Init)):
+            return ev(e.args[0])
+        if isinstance(e, ops.Masked):
+            return ev(e.scores).masked_fill(ev(e.mask) <= 0, float("-inf"))
         if isinstance(e, sp.OneMatrix):
-            return torch.ones(*e.shape)
+            return torch.ones(*self._dims(e.shape))
         if isinstance(e, sp.ZeroMatrix):
-            return torch.zeros(*e.shape)
+            return torch.zeros(*self._dims(e.shape))
         if isinstance(e, sp.Identity):
             return torch.eye(e.shape[0])
         if isinstance(e, sp.MatrixBase):
@@ -125,17 +137,18 @@ class TorchOracle:
             inner = ev(e.expr)
             return self._eval(e.function.expr, {**env, var: inner}, {})
         if isinstance(e, ops.Softmax):
-            return torch.softmax(ev(e.arg), dim=0)
+            return torch.softmax(ev(e.arg), dim=e.axis)
         if isinstance(e, ops.LossExpr):
             p, t = ev(e.prediction), ev(e.target)
             F = torch.nn.functional
             name = e.rule.name
+            columns = p.shape[1] if p.dim() == 2 else 1  # a loss of matrices: the mean over the columns
             if name == "mse":
                 return F.mse_loss(p, t)
             if name == "binary_cross_entropy":
                 return F.binary_cross_entropy(p, t)
             if name == "cross_entropy":
-                return -(t * torch.log(p)).sum()
+                return -(t * torch.log(p)).sum() / columns
             raise NotImplementedError(name)
         if isinstance(e, ops.ScalarFunctionBase):
             f = _registry_function(torch, e.rule.name)
@@ -161,13 +174,27 @@ class TorchOracle:
             return f(*[ev(a) for a in e.args])
         raise NotImplementedError(f"torch oracle: {type(e).__name__} in {e}")
 
+    def _standardize(self, named, ev):
+        """batch norm / layer norm statistics by torch's own functions (not symprop's composition)."""
+        F = self.torch.nn.functional
+        centred = named.expr.args[0] if isinstance(named.expr.args[0], ops.Named) else named.expr.args[1]
+        z = next(a for a in centred.expr.args if not (isinstance(a, sp.MatMul) and a.args[0] == -1))
+        sigma = next(n for n in sp.preorder_traversal(named.expr) if isinstance(n, ops.Named) and n.base == "sigma")
+        eps = next(float(c.value) for c in sp.preorder_traversal(sigma.expr) if isinstance(c, ops.Constant))
+        x = ev(z)
+        if named.closed_form == "standardize1":  # over the columns (the batch)
+            return F.batch_norm(x.T, None, None, training=True, eps=eps).T
+        return F.layer_norm(x.T, (x.shape[0],), eps=eps).T
+
     # ------------------------------------------------------------------
     def _example(self, data: dict, i: int) -> dict:
         """Example i of a batch-first batch, as the declared symbols' values."""
         env = {}
         for s in self.net.inputs + self.net.targets:
             row = data[s.name][i]
-            if isinstance(s, sp.MatrixSymbol):
+            if isinstance(s, sp.MatrixSymbol) and s.shape[1] != 1:
+                env[s] = row  # an example that is a matrix (a sequence)
+            elif isinstance(s, sp.MatrixSymbol):
                 env[s] = row.reshape(-1, 1)
             else:
                 env[s] = row.reshape(()) if hasattr(row, "reshape") else row
@@ -181,6 +208,18 @@ class TorchOracle:
         }
         tdata = {k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in data.items()}
         names = [s.name for s in self.net.inputs + self.net.targets]
+        if self.net.batch is not None:  # the declared loss is already the batch mean: one evaluation
+            env = dict(tp)
+            env.update({s: tdata[s.name].T for s in self.net.inputs + self.net.targets})
+            if self.net.batch.is_Symbol:
+                size = len(tdata[names[0]])
+                self.sizes = {self.net.batch: sp.Integer(size)}
+                env[self.net.batch] = torch.tensor(float(size))
+            mean = self._eval(self.net.loss, env, {}).sum()
+            grads = torch.autograd.grad(mean, list(tp.values()), allow_unused=True)
+            return float(mean.detach()), {
+                p.name: np.zeros(np.shape(params[p.name])) if g is None else g.detach().numpy() for p, g in zip(tp, grads)
+            }
         m = len(tdata[names[0]]) if names else 1
         total = 0.0
         for i in range(m):

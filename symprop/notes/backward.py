@@ -7,7 +7,7 @@ import sympy as sp
 
 from .. import ops
 from ..algebra import T
-from .context import SectionBuilder, _join_math, _outer_product_factors, _prime, _transposed_parameters
+from .context import SectionBuilder, _dim, _join_math, _outer_product_factors, _prime, _transposed_parameters
 from .view import Equation, Math, Section
 
 
@@ -209,22 +209,22 @@ class BackwardSection(SectionBuilder):
         if self.scalar:
             return notes
         for arg in _transposed_parameters(s.expr, self.net.params):
-            rows, cols = (int(d) for d in arg.shape)
+            rows, cols = (_dim(d) for d in arg.shape)
             notes.append(self.note(
                 "Note: ", Math(self.name(arg.name)), f" maps a vector of size {cols} to one of size {rows}, so its transpose ",
                 Math(self.tex(sp.Transpose(arg))), f" sends a gradient of size {rows} back to size {cols}.",
             ))
         if s.kind == "gradient" and s.role == "parameter" and isinstance(s.symbol, sp.MatrixSymbol):
-            shape = tuple(int(d) for d in s.symbol.shape)
+            shape = tuple(s.symbol.shape)
             outer = _outer_product_factors(s.expr)
-            if outer is not None and shape[1] > 1:
+            if outer is not None and shape[1] != 1:
                 column, row = outer
                 notes.append(self.note(
                     "Note: ", Math(self.tex(s.symbol)), " has the shape of ", Math(self.name(s.of)),
                     ", ", Math(self.shape_math(shape)), ": the column ", Math(self.tex(column)),
                     " times the row ", Math(self.tex(row)), " (an outer product).",
                 ))
-            elif shape[1] > 1:
+            elif shape[1] != 1:
                 notes.append(self.note(
                     "Note: ", Math(self.tex(s.symbol)), " has the shape of ", Math(self.name(s.of)),
                     ", ", Math(self.shape_math(shape)), ".",

@@ -19,6 +19,7 @@ from .. import ops
 from ..batch import EXAMPLE_SUFFIX
 from ..errors import EvaluationError
 from ..printing import LatexPrinter, NumPyPrinter, helper_namespace, latex_name
+from ..printing import latex as latex_expr
 from .options import LEARNING_RATE_SYMBOLS, NoteOptions
 from .view import (
     MAX_LINE_WIDTH,
@@ -137,16 +138,16 @@ class Notes:
     def shape_tex(self, shape) -> str:
         if not shape:
             return r"\mathbb{R}"
-        rows, cols = (int(shape[0]), int(shape[1]))
-        if cols == 1:
+        rows, cols = (_dim(shape[0]), _dim(shape[1]))
+        if cols == "1":
             return rf"\mathbb{{R}}^{{{rows}}}"
         return rf"\mathbb{{R}}^{{{rows} \times {cols}}}"
 
     def shape_words(self, shape) -> str:
-        return f"{int(shape[0])} x {int(shape[1])}" if shape else "scalar"
+        return f"{_dim(shape[0])} x {_dim(shape[1])}" if shape else "scalar"
 
     def shape_math(self, shape) -> str:
-        return rf"{int(shape[0])} \times {int(shape[1])}" if shape else "1"
+        return rf"{_dim(shape[0])} \times {_dim(shape[1])}" if shape else "1"
 
     def bracketed(self, expr) -> str:
         tex = self.tex(expr)
@@ -279,6 +280,11 @@ _DOUBLE_BRACKETS = re.compile(r"\\left\(\\left\((-[^()]*?)\\right\)\\right\)")
 # ==========================================================================
 # Small helpers
 # ==========================================================================
+
+
+def _dim(d) -> str:
+    """A dimension as the notes write it: 4, or m for the size of a batch."""
+    return str(int(d)) if d.is_Integer else latex_expr(d)
 
 
 def _join_math(items: list) -> list:

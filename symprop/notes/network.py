@@ -49,7 +49,8 @@ class NetworkSection(SectionBuilder):
     def shapes_table(self) -> Block:
         rows = []
         for sym in self.net.inputs:
-            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(alg.shape_of(sym))), self.fmt.escape("input (one example)")))
+            what = "input (a batch, one example per column)" if self.net.batch is not None else "input (one example)"
+            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(alg.shape_of(sym))), self.fmt.escape(what)))
         for sym in self.net.targets:
             rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(alg.shape_of(sym))), self.fmt.escape("target")))
         for sym in self.net.params:
@@ -62,8 +63,8 @@ class NetworkSection(SectionBuilder):
                 "pre-activation": f"pre-activation of layer {n.layer}",
                 "activation": f"activation of layer {n.layer}",
                 "prediction": "prediction",
-                "loss": "loss of one example",
-            }.get(n.role, n.role)
+                "loss": "loss of one example" if self.net.batch is None else "loss, the mean over the batch",
+            }.get(n.role, n.description or n.role)
             rows.append((self.cell(self.name(n.name)), self.cell(self.shape_tex(n.shape)), self.fmt.escape(what)))
         header_ = (self.fmt.escape("symbol"), self.fmt.escape("shape"), self.fmt.escape("what it is"))
         return Block("table", header=header_, rows=tuple(rows))

@@ -1,6 +1,8 @@
 """Losses: an entrywise term and a reduction over the outputs of one example.
 
-The derivative of a loss is derived by SymPy from its entrywise term.
+The derivative of a loss is derived by SymPy from its entrywise term.  A loss
+of two k x n matrices (a batch whose columns are examples, or the n tokens of
+one sequence) is the mean over the columns of the loss of each column.
 """
 
 from __future__ import annotations
@@ -81,22 +83,28 @@ class Loss:
                 f"{self.name}: the prediction has shape {alg.shape_of(prediction) or 'scalar'} "
                 f"but the target has shape {alg.shape_of(target) or 'scalar'}"
             )
-        if isinstance(prediction, MatrixExpr) and prediction.shape[1] != 1:
-            raise ShapeError(f"{self.name}: prediction and target are one example, column vectors; got shape {prediction.shape}")
         return self.expr_class(prediction, target)
 
     def outputs(self, prediction) -> int:
         return prediction.shape[0] if isinstance(prediction, (MatrixExpr, sp.MatrixBase)) else 1
 
+    @staticmethod
+    def columns(prediction):
+        """How many columns (examples, or tokens) the loss averages over."""
+        return prediction.shape[1] if isinstance(prediction, (MatrixExpr, sp.MatrixBase)) else 1
+
     def factor(self, prediction):
-        return sp.Rational(1, self.outputs(prediction)) if self.reduction == "mean" else sp.S.One
+        per_column = sp.Rational(1, self.outputs(prediction)) if self.reduction == "mean" else sp.S.One
+        return per_column / self.columns(prediction)
 
     def value(self, prediction, target):
         """The loss as an expression of symprop matrix algebra."""
         if not isinstance(prediction, MatrixExpr):
             return self.factor(prediction) * self.term.xreplace({P: prediction, Q: target})
         entries = alg.lift(self.term, {P: prediction, Q: target}, prediction.shape)
-        return alg.scale(self.factor(prediction), alg.matmul(OneMatrix(1, prediction.shape[0]), entries))
+        rows, cols = prediction.shape
+        summed = alg.matmul(OneMatrix(1, rows), entries, OneMatrix(cols, 1))
+        return alg.scale(self.factor(prediction), summed)
 
     def gradient(self, prediction, target, upstream, wrt=P):
         """upstream * dL/d(yhat) (or dL/dy with ``wrt=Q``), derived from the entrywise term."""
@@ -115,11 +123,20 @@ class Loss:
 
     def assumptions(self, target) -> list:
         if self.target_sum_to_one and isinstance(target, MatrixExpr) and target.shape[0] > 1:
+            rows, cols = target.shape
+            if cols == 1:
+                return [
+                    Assumption(
+                        alg.matmul(OneMatrix(1, rows), target),
+                        sp.S.One,
+                        "the targets of each example sum to 1 (one-hot labels or a probability vector)",
+                    )
+                ]
             return [
                 Assumption(
-                    alg.matmul(OneMatrix(1, target.shape[0]), target),
-                    sp.S.One,
-                    "the targets of each example sum to 1 (one-hot labels or a probability vector)",
+                    alg.matmul(OneMatrix(1, rows), target),
+                    OneMatrix(1, cols),
+                    "every column of the targets sums to 1 (one-hot labels or probability vectors)",
                 )
             ]
         return []

@@ -1,4 +1,8 @@
-"""Softmax: the column-wise vector op, its Jacobian-vector product and its NumPy spelling."""
+"""Softmax: a vector op along an axis, its vector-Jacobian product and its NumPy spelling.
+
+softmax(Z) normalises every column of Z (the classes of one example, or the
+keys of one query); ``softmax(Z, axis=1)`` normalises every row.
+"""
 
 from __future__ import annotations
 
@@ -10,24 +14,32 @@ from ..errors import ShapeError, UnsupportedOperationError
 from .base import OP_NAMES, as_expr
 
 class Softmax(MatrixExpr):
-    """softmax of every column: exp(z_k) / sum_j exp(z_j)."""
+    """softmax of every column (axis 0): exp(z_k) / sum_j exp(z_j); of every row with axis 1."""
 
-    def __new__(cls, arg):
-        return MatrixExpr.__new__(cls, arg)
+    def __new__(cls, arg, axis=0):
+        # the column-wise form keeps one argument (as it always had)
+        if int(axis) == 0:
+            return MatrixExpr.__new__(cls, arg)
+        return MatrixExpr.__new__(cls, arg, sp.Integer(1))
 
     @property
     def arg(self):
         return self.args[0]
 
     @property
+    def axis(self) -> int:
+        return 1 if len(self.args) > 1 else 0
+
+    @property
     def shape(self):
         return self.args[0].shape
 
     def _latex(self, printer):
-        return rf"\operatorname{{softmax}}\left({printer._print(self.arg)}\right)"
+        name = r"\operatorname{softmax}" if self.axis == 0 else r"\operatorname{softmax}_{\mathrm{row}}"
+        return rf"{name}\left({printer._print(self.arg)}\right)"
 
     def _sympystr(self, printer):
-        return f"softmax({printer._print(self.arg)})"
+        return f"softmax({printer._print(self.arg)})" if self.axis == 0 else f"softmax_rows({printer._print(self.arg)})"
 
     def _entry(self, i, j, **kwargs):
         raise UnsupportedOperationError("entries of softmax are not expanded; use symprop.oracle for explicit matrices")
@@ -61,13 +73,18 @@ class _SoftmaxOp:
     init = "xavier"
     activation = True
 
-    def __call__(self, x):
+    def __call__(self, x, axis: int = 0):
+        """softmax of every column of ``x`` (axis=0, the default), or of every row (axis=1)."""
         x = as_expr(x, "softmax")
         if not isinstance(x, MatrixExpr):
-            raise ShapeError("softmax needs a column vector (a matrix expression), got the scalar " + sp.sstr(x))
-        if x.shape[1] != 1:
-            raise ShapeError(f"softmax is applied to one example, a column vector; got shape {x.shape}")
-        return Softmax(x)
+            raise ShapeError("softmax needs a column vector or a matrix (a matrix expression), got the scalar " + sp.sstr(x))
+        if axis not in (0, 1) or isinstance(axis, bool):
+            raise ShapeError(f"softmax: axis must be 0 (each column) or 1 (each row), got {axis!r}")
+        length = x.shape[axis]
+        if length == 1 and x.shape[1] != 1:
+            what = "column" if axis == 0 else "row"
+            raise ShapeError(f"softmax along axis {axis} of a {x.shape[0]}x{x.shape[1]} matrix: each {what} has one entry")
+        return Softmax(x, axis)
 
     def __repr__(self):
         return "symprop.softmax"
@@ -88,9 +105,16 @@ OP_NAMES.add("softmax")
 
 
 def _vjp_softmax(node, g):
-    # J = diag(s) - s s^T is symmetric: J^T g = s * g - s (s^T g) = s * (g - 1 (s^T g))
-    n = node.shape[0]
-    return [(node.arg, alg.hadamard(node, alg.add(g, alg.neg(alg.matmul(OneMatrix(n, 1), alg.transpose(node), g)))))]
+    # J = diag(s) - s s^T is symmetric: J^T g = s * g - s (s^T g) = s * (g - 1 (s^T g)) for a column;
+    # for every column of a matrix at once: S * (G - 1 1^T (S * G)); for rows: S * (G - (S * G) 1 1^T).
+    rows, cols = node.shape
+    if node.axis == 0 and cols == 1:
+        back = alg.matmul(OneMatrix(rows, 1), alg.transpose(node), g)
+    elif node.axis == 0:
+        back = alg.matmul(OneMatrix(rows, 1), OneMatrix(1, rows), alg.hadamard(node, g))
+    else:
+        back = alg.matmul(alg.hadamard(node, g), OneMatrix(cols, 1), OneMatrix(1, cols))
+    return [(node.arg, alg.hadamard(node, alg.add(g, alg.neg(back))))]
 
 
 

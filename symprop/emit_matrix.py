@@ -1,0 +1,180 @@
+"""The NumPy module of a network declared over a batch, or of one whose examples are matrices.
+
+The same view model and template as ``emit`` (one module: forward, loss,
+gradients, optimizers, train), printed by ``printing_matrix.MatrixPrinter``
+in the mathematical layout:
+
+* ``layout="batch"`` (``Network(..., batch=m)``): the derivation is the batch
+  computation, so each line is its equation as written.  The module's
+  arguments are batch-first, (m, n), like every symprop module; they are
+  transposed (a view, no copy) to the n x m of the derivation on entry, and
+  predictions are transposed back.
+* ``layout="stacked"`` (an example is a matrix, e.g. a d x T sequence): the
+  arrays are the examples' matrices stacked along a leading axis, (m, d, T);
+  a per-example column arrives as (m, n) and is viewed as (m, n, 1).  The
+  loss is the mean over the examples, so its 1/m enters the backward pass
+  with the seed (as in ``emit``), and parameter gradients sum over the
+  examples.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy import MatrixExpr
+
+from . import ops
+from .emit import LINE_LENGTH, Function, Line, _Emitter
+from .printing_matrix import MatrixPrinter
+
+
+class MatrixEmitter(_Emitter):
+    def __init__(self, derivation):
+        super().__init__(derivation)
+        self.layout = "batch" if self.net.batch is not None else "stacked"
+        producers = {s.symbol: s.expr for s in self.forward_steps}
+        stacked = self.layout == "stacked"
+        self.printer = MatrixPrinter(self.per_example if stacked else (), stacked, producers)
+
+    # -- lines -------------------------------------------------------------
+    def forward_line(self, step) -> Line:
+        p = self.printer
+        if step.kind == "loss":
+            note = ", the mean over the batch"
+            code = p.loss(step.expr)
+            return self._line(step.name, [self.equation(step, note)] + self._fused_notes(step.expr), [f"L = {code}"])
+        return self._line(step.name, [self.equation(step)], [f"{step.name} = {p.example(step.expr)}"])
+
+    def backward_line(self, step) -> Line:
+        p = self.printer
+        name = step.name
+        if self.layout == "batch":
+            return self._line(name, [self.equation(step)], [f"{name} = {p.example(step.expr)}"])
+        target_pe = p.is_pe(step.symbol)
+        expr, seeded = self._scale_seed(step.expr, target_pe)
+        note = ", times 1/m" if seeded and target_pe else ""
+        if step.kind == "gradient" or not target_pe:
+            if any(p.is_pe(t) for t in (expr.args if isinstance(expr, sp.MatAdd) else (expr,))):
+                note += ", summed over the batch"
+            return self._line(name, [self.equation(step, note)], [f"{name} = {p.total(expr)}"])
+        return self._line(name, [self.equation(step, note)], [f"{name} = {p.example(expr)}"])
+
+    def _fused_notes(self, expr) -> list:
+        notes = []
+        for loss in sorted(expr.atoms(ops.LossExpr), key=sp.default_sort_key):
+            found = self.printer.fused_activation(loss)
+            if found:
+                act, z = found
+                how = "log-sum-exp" if act == "softmax" else "softplus"
+                notes.append(f"    {loss.rule.name} of {act}({z.name}) from {z.name} by {how}: no log of {loss.prediction}, no overflow")
+        return notes
+
+    def _gradient_forward_lines(self, forward_lines) -> list:
+        return forward_lines
+
+    # -- functions -------------------------------------------------------------
+    def _function(self, name, args, doc, lines, result, uses_m=True, sections=(), tail=()) -> Function:
+        f = super()._function(name, args, doc, lines, result, uses_m, sections, tail)
+        reads = set().union(*(line.reads for line in lines)) if lines else set()
+        entry = self._entry_lines(args, reads)
+        batch = self.net.batch
+        if batch is not None and batch.is_Symbol and batch.name in reads and args:
+            entry.insert(0, f"{batch.name} = len({args[0]})  # the batch size")
+        body = list(f.body)
+        if body and body[0].startswith("inv_m = "):
+            entry.insert(0, body.pop(0))
+        f.body = entry + body
+        if name == "forward" and result:
+            f.result = ", ".join(self._api_layout(n) for n in result.split(", "))
+        return f
+
+    def _entry_lines(self, args, reads) -> list:
+        """The arguments in the layout of the derivation (views, no copies)."""
+        syms = {s.name: s for s in self.data}
+        lines = []
+        for a in args:
+            if a not in reads:
+                continue
+            if self.layout == "batch":
+                lines.append(f"{a} = {a}.T  # one example per column, as in the derivation")
+            elif syms[a].shape[1] == 1:
+                lines.append(f"{a} = {a}[:, :, None]  # each example a column")
+        return lines
+
+    def _api_layout(self, name) -> str:
+        sym = self.node_symbols[name]
+        if self.layout == "batch":
+            return f"{name}.T"
+        if isinstance(sym, MatrixExpr) and sym.shape[1] == 1:
+            return f"{name}[:, :, 0]"
+        return name
+
+    def feature_shape(self, sym) -> tuple:
+        if self.layout == "batch":
+            return (int(sym.shape[0]),)
+        if sym.shape[1] == 1:
+            return (int(sym.shape[0]),)
+        return tuple(int(d) for d in sym.shape)
+
+    def _batch_shape(self, sym) -> str:
+        return "(m, " + ", ".join(str(d) for d in self.feature_shape(sym)) + ")"
+
+    def _check(self, args) -> list:
+        if not args:
+            return []
+        syms = {s.name: s for s in self.data}
+        first = args[0]
+        conds = []
+        for a in args:
+            feature = self.feature_shape(syms[a])
+            if a == first:
+                conds.append(f"{a}.shape[1:] != {feature!r}")
+            else:
+                conds.append(f"{a}.shape != (len({first}), {', '.join(map(str, feature))})")
+        conds.append(f"not len({first})")
+        call = ", ".join(f"{a}={a}" for a in args)
+        line = f"if {' or '.join(conds)}:"
+        if len(line) + 4 > LINE_LENGTH:
+            return [
+                "if (",
+                *[f"    {c}" + (" or" if i < len(conds) - 1 else "") for i, c in enumerate(conds)],
+                "):",
+                f"    _shape_error({call})",
+            ]
+        return [line, f"    _shape_error({call})"]
+
+    # -- the rest of the module --------------------------------------------------
+    def _demo_shape(self, sym) -> str:
+        from .emit import DEMO_EXAMPLES
+
+        return f"({DEMO_EXAMPLES}, " + ", ".join(str(d) for d in self.feature_shape(sym)) + ")"
+
+    def demo(self) -> dict:
+        out = super().demo()
+        fixed = []
+        for line in out["lines"]:
+            # one-hot classes along the class axis of a stacked (m, k, T) target
+            if "np.eye(" in line and "argmax(axis=1)" in line:
+                target = line.split(" = ", 1)[0]
+                sym = next(s for s in self.data if s.name == target)
+                if self.layout == "stacked" and sym.shape[1] != 1:
+                    k = int(sym.shape[0])
+                    line = f"{target} = np.moveaxis(np.eye({k})[{target}.argmax(axis=1)], -1, 1)  # one-hot labels"
+            fixed.append(line)
+        out["lines"] = fixed
+        return out
+
+    def view(self) -> dict:
+        model = super().view()
+        model["layout"] = self.layout
+        return model
+
+
+def is_matrix_layout(derivation) -> bool:
+    """Networks that ``emit`` hands to this module: declared over a batch, or with matrix examples."""
+    from .batch import columns_per_example
+
+    net = derivation.network
+    return net.batch is not None or not columns_per_example(net)
+
+
+__all__ = ["MatrixEmitter", "is_matrix_layout"]

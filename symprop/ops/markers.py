@@ -1,0 +1,171 @@
+"""Names and constants that layer builders put into a network's expression.
+
+* ``Named(expr, base)`` - a subexpression a builder names the way lecture
+  notes do (mu, sigma, Zhat, S, P ...).  ``Network`` gives it that name, with
+  the layer number (mu1, Zhat2), instead of a generic h1; otherwise the marker
+  is transparent: its local derivative passes the adjoint through.  A marker
+  may carry the key of a *closed form* (see ``CLOSED_FORMS``): a region of the
+  graph whose input adjoint has a simpler form than the node-by-node chain
+  rule gives (batch normalisation's), stated by the op family that built it.
+* ``Constant(name, value)`` - a named number (epsilon, d_k): printed as its
+  symbol in the notes and as its value in code; never trained, never data.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import sympy as sp
+from sympy import MatrixExpr
+from sympy.core.symbol import Str
+
+from ..errors import DeclarationError, InvalidNameError
+from .base import IDENTIFIER
+
+
+class Named(MatrixExpr):
+    """``expr``, to be named ``base`` (plus the layer number) by the network."""
+
+    def __new__(cls, expr, base, closed_form="", description=""):
+        labels = [x if isinstance(x, Str) else Str(x) for x in (base, closed_form, description)]
+        return MatrixExpr.__new__(cls, expr, *labels)
+
+    @property
+    def expr(self):
+        return self.args[0]
+
+    @property
+    def base(self) -> str:
+        return self.args[1].name
+
+    @property
+    def closed_form(self) -> str:
+        return self.args[2].name
+
+    @property
+    def description(self) -> str:
+        """What the value is, for the notes' table of symbols (mean over the batch, ...)."""
+        return self.args[3].name
+
+    @property
+    def shape(self):
+        return self.expr.shape
+
+    def _latex(self, printer):
+        return printer._print(self.expr)
+
+    def _sympystr(self, printer):
+        return printer._print(self.expr)
+
+    def _numpycode(self, printer):
+        return printer._print(self.expr)
+
+    def doit(self, **hints):
+        return self
+
+
+def _vjp_named(node, g):
+    return [(node.expr, g)]
+
+
+class Init(MatrixExpr):
+    """A parameter, with how generated code should initialise it ("ones", "zeros").
+
+    Layer builders wrap the parameters they introduce (batch norm's gamma
+    starts at 1, beta at 0); ``Network`` records the hint and drops the marker.
+    """
+
+    def __new__(cls, param, how):
+        return MatrixExpr.__new__(cls, param, how if isinstance(how, Str) else Str(how))
+
+    @property
+    def param(self):
+        return self.args[0]
+
+    @property
+    def how(self) -> str:
+        return self.args[1].name
+
+    @property
+    def shape(self):
+        return self.param.shape
+
+    def _latex(self, printer):
+        return printer._print(self.param)
+
+    def _sympystr(self, printer):
+        return printer._print(self.param)
+
+    def doit(self, **hints):
+        return self
+
+
+def _vjp_init(node, g):
+    return [(node.param, g)]
+
+
+def name(expr, base: str):
+    """Give a subexpression of a network the name ``base`` (with its layer number).
+
+    ``symprop.name(W1 * x + b1, "u")`` makes the notes and the code call that
+    value u1 instead of h1 (or nothing at all).
+    """
+    if not isinstance(base, str) or not IDENTIFIER.match(base) or "__" in base or base[-1].isdigit():
+        raise InvalidNameError(
+            f"{base!r} is not a valid name for an intermediate: letters, digits and '_', starting with a letter, "
+            "not ending in a digit (the layer number is added)"
+        )
+    if not isinstance(expr, MatrixExpr):
+        raise DeclarationError(f"symprop.name({base!r}): only matrix expressions can be named, got {sp.sstr(expr)}")
+    return Named(expr, base)
+
+
+class Constant(sp.Symbol):
+    """A named number: its symbol in the notes, its value in code (epsilon, d_k)."""
+
+    def __new__(cls, name: str, value):
+        obj = sp.Symbol.__xnew__(cls, name, positive=True)
+        obj._value = sp.Float(value) if isinstance(value, float) else sp.sympify(value)
+        return obj
+
+    def _hashable_content(self):
+        return super()._hashable_content() + (self._value,)
+
+    def __getnewargs_ex__(self):
+        return ((self.name, self._value), {})
+
+    @property
+    def value(self):
+        return self._value
+
+    def _numpycode(self, printer):
+        return repr(float(self._value))
+
+    _pythoncode = _numpycode
+
+
+def constant(name: str, value) -> Constant:
+    """A named positive number for the notes: ``symprop.constant("epsilon", 1e-5)``."""
+    if not isinstance(name, str) or not IDENTIFIER.match(name):
+        raise InvalidNameError(f"constant name {name!r}: use letters, digits and '_', starting with a letter")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise DeclarationError(f"constant {name!r}: the value must be a number, got {value!r}") from None
+    if not number > 0 or number == float("inf"):
+        raise DeclarationError(f"constant {name!r}: the value must be a positive finite number, got {value!r}")
+    return Constant(name, value)
+
+
+def is_constant(sym) -> bool:
+    return isinstance(sym, Constant)
+
+
+# Closed forms of regions, keyed by the name a Named marker carries:
+# key -> function(network, node) -> ClosedForm or None.  Filled by the op
+# families that build such regions (normalization.py).
+CLOSED_FORMS: dict[str, Callable] = {}
+
+RULES = {Named: _vjp_named, Init: _vjp_init}
+
+__all__ = ["Named", "Init", "Constant", "constant", "name", "is_constant", "CLOSED_FORMS", "RULES"]

@@ -1,0 +1,130 @@
+"""NumPy code in the mathematical layout, for networks beyond per-example columns.
+
+Two kinds of network are printed here (the classic per-example columns go
+through ``printing_batch``):
+
+* declared over a batch (``Network(..., batch=m)``): the derivation is
+  already the batch computation, one example per column, so the code is the
+  derivation itself, in the same layout;
+* declared for one example that is a matrix (a d x T sequence): the code
+  keeps each example's matrix as it is and stacks the examples along a
+  leading axis, (m, d, T).  NumPy's ``@`` broadcasts over that axis, and every
+  reduction of ``printing.NumPyPrinter`` counts its axes from the end, so the
+  per-example expressions print unchanged; only transposes of per-example
+  values become ``swapaxes(-1, -2)`` and parameter gradients sum over the
+  examples.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy import MatAdd, MatMul, Transpose
+
+from . import algebra as alg
+from . import ops
+from .printing import NumPyPrinter, _paren_code
+
+
+class MatrixPrinter(NumPyPrinter):
+    """``stacked``: the symbols in ``per_example`` carry a leading batch axis."""
+
+    def __init__(self, per_example=(), stacked: bool = False, producers=None):
+        super().__init__()
+        self.per_example = frozenset(per_example)
+        self.stacked = stacked
+        self.producers = dict(producers or {})
+        self.shared_lse: dict = {}
+        self._memo: dict = {}
+
+    def is_pe(self, expr) -> bool:
+        if expr not in self._memo:
+            self._memo[expr] = isinstance(expr, sp.Basic) and bool(expr.free_symbols & self.per_example)
+        return self._memo[expr]
+
+    # -- layout ------------------------------------------------------------
+    def _print_Transpose(self, expr):
+        if self.stacked and self.is_pe(expr.arg):
+            return f"{_paren_code(self._print(expr.arg))}.swapaxes(-1, -2)"
+        return super()._print_Transpose(expr)
+
+    def _coefficient(self, c) -> str:
+        code = self._print(c)
+        return code if code.startswith("(") and code.endswith(")") else _paren_code(code)
+
+    # -- entry points ---------------------------------------------------------
+    def example(self, expr) -> str:
+        return self.doprint(expr)
+
+    def total(self, expr) -> str:
+        """sum_i of a per-example expression over the stacked examples (a parameter gradient)."""
+        if not self.stacked or not self.is_pe(expr):
+            return self.doprint(expr)
+        terms = expr.args if isinstance(expr, MatAdd) else (expr,)
+        codes = [self._total_term(t) for t in terms]
+        return " + ".join(codes)
+
+    def _total_term(self, term) -> str:
+        if not self.is_pe(term):
+            raise ValueError("a gradient term with no per-example value in a stacked network")
+        c, rest = alg.coefficient_split(term)
+        factors = list(rest.args) if isinstance(rest, MatMul) else [rest]
+        prefix = "" if c == 1 else f"{self._coefficient(c)} * "
+        # A B^T summed over the examples: one tensordot over the batch and the shared axis
+        if len(factors) == 2 and isinstance(factors[1], Transpose) and all(self.is_pe(f) for f in factors):
+            a, b = self._print(factors[0]), self._print(factors[1].arg)
+            return f"{prefix}np.tensordot({a}, {b}, axes=([0, 2], [0, 2]))"
+        code = self._print(rest)
+        return f"{prefix}{_paren_code(code)}.sum(axis=0)"
+
+    # -- the loss ---------------------------------------------------------------
+    def loss(self, expr) -> str:
+        """Code of the loss: per-example losses averaged over the stacked examples."""
+        code = self._loss_code(expr)
+        return f"inv_m * {_paren_code(code)}" if self.stacked else code
+
+    def _loss_code(self, expr) -> str:
+        if isinstance(expr, ops.LossExpr):
+            return self._loss_op(expr)
+        if isinstance(expr, sp.Add):
+            return " + ".join(_paren_code(self._loss_code(a)) for a in expr.args)
+        if isinstance(expr, sp.Mul):
+            c, rest = expr.as_coeff_Mul()
+            if c != 1:
+                return f"{self._coefficient(c)} * {_paren_code(self._loss_code(rest))}"
+        code = self.doprint(expr)
+        return f"{_paren_code(code)}.sum()" if alg.is_matrix(expr) or self.stacked else code
+
+    def _loss_op(self, expr) -> str:
+        rule = expr.rule
+        factor = rule.factor(expr.prediction)
+        fused = self.fused_activation(expr)
+        if fused is not None:
+            name, z = fused
+            template = rule.fused[name]
+            for helper in rule.fused_helpers:
+                if helper + "(" in template or (helper == "logsumexp" and "{lse}" in template and z not in self.shared_lse):
+                    self.helpers_used.add(helper)
+            z_code = _paren_code(self._print(z))
+            axis = -2 if name == "softmax" else -1
+            lse = self.shared_lse.get(z) or f"logsumexp({z_code}, axis={axis})"
+            total = template.format(z=z_code, y=_paren_code(self._print(expr.target)), axis=axis, lse=lse)
+        else:
+            entries = alg.lift(rule.term, {ops.P: expr.prediction, ops.Q: expr.target}, expr.prediction.shape) \
+                if alg.is_matrix(expr.prediction) else rule.term.xreplace({ops.P: expr.prediction, ops.Q: expr.target})
+            total = f"{_paren_code(self._print(entries))}.sum()"
+        return total if factor == 1 else f"{self._coefficient(factor)} * {total}"
+
+    def fused_activation(self, expr):
+        """(activation name, pre-activation) if this loss is computed from its pre-activation."""
+        definition = self.producers.get(expr.prediction)
+        if definition is None or not ops.is_activation_node(definition):
+            return None
+        name = ops.activation_name(definition)
+        if name not in expr.rule.fused:
+            return None
+        if isinstance(definition, ops.Softmax) and definition.axis != 0:
+            return None  # the fused spellings sum over the classes of a column
+        return name, ops.activation_argument(definition)
+
+
+__all__ = ["MatrixPrinter"]
