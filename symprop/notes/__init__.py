@@ -19,11 +19,12 @@ from .computation_graph import GraphSection
 from .context import Notes, SectionBuilder
 from .options import NoteOptions
 from .network import NetworkSection
+from .recurrence import RecurrenceSection
 from .update import UpdateSection
 from .view import Document, Section, _Format
 from .worked import WorkedSection
 
-SECTIONS = (NetworkSection, GraphSection, BackwardSection, ChainSection, BatchSection, UpdateSection, WorkedSection)
+SECTIONS = (NetworkSection, GraphSection, BackwardSection, RecurrenceSection, ChainSection, BatchSection, UpdateSection, WorkedSection)
 SECTION_NAMES = tuple(builder.key for builder in SECTIONS)
 
 

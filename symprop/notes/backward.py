@@ -8,6 +8,7 @@ import sympy as sp
 from .. import ops
 from ..algebra import T
 from .context import SectionBuilder, _dim, _join_math, _outer_product_factors, _prime, _transposed_parameters
+from .structure import signature
 from .view import Equation, Math, Section
 
 
@@ -34,7 +35,13 @@ class BackwardSection(SectionBuilder):
         groups = self._backward_groups()
         output = {n.layer for n in self.net.nodes if n.role == "prediction" and n.layer is not None}
         layers = {n.layer for n in self.net.nodes if n.layer is not None}
+        shown, repeats = None, []  # the layer written out in full that the layers below repeat
         for key, steps in groups:
+            if isinstance(key, int) and key not in output and shown is not None and signature(steps, key, self.net.inputs) == shown[1]:
+                repeats.append((key, steps))
+                continue
+            sections.extend(self.repeated_layers(shown, repeats))
+            repeats = []
             if key == "input":
                 title = "The gradient with respect to the input"
             elif key is None:
@@ -43,11 +50,37 @@ class BackwardSection(SectionBuilder):
                 title = f"The output layer (layer {key})" if len(layers) > 1 else "The output layer"
             else:
                 title = f"Layer {key}"
+                shown = (key, signature(steps, key, self.net.inputs))
             blocks = []
             for s in steps:
                 blocks.extend(self.backward_step(s))
             sections.append(Section(title, 2, tuple(blocks)))
+        sections.extend(self.repeated_layers(shown, repeats))
         return sections
+
+    def repeated_layers(self, shown, repeats) -> list:
+        """Layers that repeat the one written out above with l lowered by one: their numbered final equations only.
+
+        A deep network's notes stay short (and their rendering linear): layer 5
+        is derived in full, layers 4 ... 1 are "as layer 5 with l - 1".
+        """
+        if not repeats:
+            return []
+        if len(repeats) == 1:  # one layer: written out like any other
+            key, steps = repeats[0]
+            return [Section(f"Layer {key}", 2, tuple(b for s in steps for b in self.backward_step(s)))]
+        first, last = repeats[0][0], repeats[-1][0]
+        lines = []
+        for _, steps in repeats:
+            for s in steps:
+                lines.append(Equation(self.tex(s.symbol), "=", self.tex(s.expr), tag=str(s.number), label=f"({s.number})"))
+        intro = self.p(
+            f"Layers {first} to {last} repeat layer {shown[0]} step for step, each with its own layer number in place of "
+            f"{shown[0]}" + (" (the recurrence BP2-BP4 below)" if self.shows("recurrence") else "")
+            + ": only their final equations are listed.",
+        )
+        title = f"Layers {first} to {last}" if first != last else f"Layer {first}"
+        return [Section(title, 2, (intro, self.equations(lines)))]
 
     def _backward_groups(self) -> list:
         groups = []

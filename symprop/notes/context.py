@@ -127,6 +127,17 @@ class Notes:
     def name(self, name: str) -> str:
         return latex_name(name, self.printer_settings["bracket_layers"], self.derivative_names)
 
+    def shows(self, key: str) -> bool:
+        """True if the options select the section ``key`` (whether or not it applies to this network)."""
+        return (self.options.sections is None or key in self.options.sections) and key not in self.options.omit
+
+    def layered(self, base: str, index: str) -> str:
+        """``base`` with a symbolic layer index in the notes' layer style: W^{[l+1]}, W^{(l+1)} or W_{l+1}."""
+        style = self.printer_settings["bracket_layers"]
+        if style == "_l":
+            return rf"{base}_{{{index}}}"
+        return rf"{base}^{{[{index}]}}" if style == "[l]" else rf"{base}^{{({index})}}"
+
     def partial(self, top: str, bottom: str) -> str:
         """\\frac{\\partial a}{\\partial z} for the names ``top`` and ``bottom``."""
         return rf"\frac{{\partial {self.name(top)}}}{{\partial {self.name(bottom)}}}"

@@ -171,15 +171,32 @@ class Equation:
 
 @dataclass(frozen=True)
 class Block:
-    """A piece of a section: prose, an equation block, a table, a note, the figure."""
+    """A piece of a section: prose, an equation block, a table, a note, a list, a framed box, a figure."""
 
-    kind: str  # "text" | "equations" | "note" | "table" | "graph"
-    text: str = ""
+    kind: str  # "text" | "equations" | "note" | "table" | "list" | "box" | "graph" | "plot"
+    text: str = ""  # prose; a table's caption; a box's title
     equations: tuple = ()
     header: tuple = ()
     rows: tuple = ()
     graph: object = None
     inline_notes: bool = False  # equations: each note right after its line, not in a column
+    items: tuple = ()  # list: one prose string per item
+    blocks: tuple = ()  # box: the blocks inside the frame
+    plot: object = None  # plot: a Plot
+    numbered: bool = False  # list: 1. 2. 3. rather than bullets
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A line plot laid out in Python (the templates only draw): coordinates in cm, ticks already printed."""
+
+    width: float
+    height: float
+    x_ticks: tuple  # (position in cm, LaTeX label)
+    y_ticks: tuple
+    x_label: str  # LaTeX (math mode)
+    y_label: str
+    series: tuple  # (legend prose, TikZ colour, ((x cm, y cm), ...))
 
 
 @dataclass(frozen=True)
