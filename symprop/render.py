@@ -99,7 +99,8 @@ def _jupyter_equations(derivation) -> list:
 # ==========================================================================
 
 
-def write_notes(derivation, directory, stem: str, values=None, learning_rate=None, pdf=None, force: bool = False) -> list:
+def write_notes(derivation, directory, stem: str, values=None, learning_rate=None, pdf=None, force: bool = False,
+                **options) -> list:
     """Write ``stem.tex`` and ``stem.md`` (and ``stem.pdf``) into ``directory``; return the paths.
 
     ``pdf=None`` makes the PDF where pdflatex is installed; every file is
@@ -111,8 +112,8 @@ def write_notes(derivation, directory, stem: str, values=None, learning_rate=Non
         raise SympropError(f"cannot write notes into {directory}: it is not a directory")
     tex_path, md_path = directory / f"{stem}.tex", directory / f"{stem}.md"
     outputs = [
-        (tex_path, latex(derivation, standalone=True, values=values, learning_rate=learning_rate)),
-        (md_path, markdown(derivation, values=values, learning_rate=learning_rate)),
+        (tex_path, latex(derivation, standalone=True, values=values, learning_rate=learning_rate, **options)),
+        (md_path, markdown(derivation, values=values, learning_rate=learning_rate, **options)),
     ]
     make_pdf = shutil.which("pdflatex") is not None if pdf is None else pdf
     for path, _ in outputs:
@@ -125,10 +126,11 @@ def write_notes(derivation, directory, stem: str, values=None, learning_rate=Non
     return written
 
 
-def notes_main(net, script: str, values=None, learning_rate=None, argv=None, stem=None) -> list:
+def notes_main(net, script: str, values=None, learning_rate=None, argv=None, stem=None, **options) -> list:
     """The command line of an example script: ``python examples/x.py [--outdir DIR] [--force]``.
 
-    Writes ``<stem>.tex``, ``.md`` and ``.pdf`` (stem: the script's name) into examples/out.
+    Writes ``<stem>.tex``, ``.md`` and ``.pdf`` (stem: the script's name) into examples/out;
+    ``options`` are the notes' options (``NoteOptions``).
     """
     import argparse
     import sys
@@ -141,7 +143,7 @@ def notes_main(net, script: str, values=None, learning_rate=None, argv=None, ste
     try:
         outdir = Path(args.outdir)
         outdir.mkdir(parents=True, exist_ok=True)
-        written = write_notes(net.derive(), outdir, stem, values, learning_rate, force=args.force)
+        written = write_notes(net.derive(), outdir, stem, values, learning_rate, force=args.force, **options)
     except SympropError as exc:
         print(f"{stem}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

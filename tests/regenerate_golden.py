@@ -74,6 +74,20 @@ def deep_sigmoid():
     return examples.deep(symprop.sigmoid, depth=6, width=4)
 
 
+def deep_relu():
+    return examples.deep(symprop.relu, depth=6, width=4)
+
+
+def deep_example_values() -> dict:
+    """The values of examples/deep_sigmoid_vs_relu.py (its notes are this golden file)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deep_sigmoid_vs_relu", ROOT / "examples" / "deep_sigmoid_vs_relu.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {k: np.asarray(v).tolist() for k, v in module.random_values().items()}
+
+
 def seeded_values(factory, seed=0, target=None):
     """Values of every declared symbol, N(0, 1/fan-in) weights rounded to 2 decimals; the target one-hot."""
     net = factory()
@@ -89,7 +103,7 @@ def seeded_values(factory, seed=0, target=None):
     return values
 
 
-# name -> (network factory, values of the worked example or None, learning rate)
+# name -> (network factory, values of the worked example or None, learning rate[, notes options])
 CASES = {
     "relu_neuron": (examples.relu_neuron, {"x": 2, "w": 3, "b": 1, "y": 5}, 0.1),
     "sigmoid_neuron": (examples.sigmoid_neuron, {"x": 2, "w": 0.5, "b": 0, "y": 1}, 0.1),
@@ -101,17 +115,18 @@ CASES = {
     "wide": (wide, seeded_values(wide), 0.1),
     "ten_classes": (ten_classes, seeded_values(ten_classes), 0.1),
     "custom_activation": (custom_activation, seeded_values(custom_activation), 0.1),
-    "deep_sigmoid": (deep_sigmoid, seeded_values(deep_sigmoid, target=[[1.0]]), 0.1),
+    "deep_sigmoid_vs_relu": (deep_sigmoid, deep_example_values(), 0.1, {"compare": deep_relu()}),
 }
 
 
 def render(name: str) -> dict:
     """{"tex": ..., "md": ...} of one case."""
-    factory, values, learning_rate = CASES[name]
+    factory, values, learning_rate, *options = CASES[name]
+    options = options[0] if options else {}
     d = factory().derive()
     return {
-        "tex": d.latex(standalone=True, values=values, learning_rate=learning_rate),
-        "md": d.markdown(values=values, learning_rate=learning_rate),
+        "tex": d.latex(standalone=True, values=values, learning_rate=learning_rate, **options),
+        "md": d.markdown(values=values, learning_rate=learning_rate, **options),
     }
 
 

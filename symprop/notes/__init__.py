@@ -17,14 +17,18 @@ from .batch import BatchSection
 from .chain import ChainSection
 from .computation_graph import GraphSection
 from .context import Notes, SectionBuilder
+from .gradcheck import GradcheckSection
 from .options import NoteOptions
 from .network import NetworkSection
+from .reading import ReadingSection
 from .recurrence import RecurrenceSection
 from .update import UpdateSection
+from .vanishing import VanishingSection
 from .view import Document, Section, _Format
 from .worked import WorkedSection
 
-SECTIONS = (NetworkSection, GraphSection, BackwardSection, RecurrenceSection, ChainSection, BatchSection, UpdateSection, WorkedSection)
+SECTIONS = (NetworkSection, GraphSection, BackwardSection, RecurrenceSection, ChainSection, BatchSection, UpdateSection, WorkedSection,
+            ReadingSection, GradcheckSection, VanishingSection)
 SECTION_NAMES = tuple(builder.key for builder in SECTIONS)
 
 

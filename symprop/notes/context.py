@@ -127,6 +127,11 @@ class Notes:
     def name(self, name: str) -> str:
         return latex_name(name, self.printer_settings["bracket_layers"], self.derivative_names)
 
+    def entry(self, name_tex: str, *indices) -> str:
+        """Entry (i, j) of a matrix whose LaTeX is ``name_tex`` (1-based): W^{[1]}_{2,3}; (W_{out})_{2,3} for a subscripted name."""
+        base = rf"\left({name_tex}\right)" if "_" in name_tex else name_tex
+        return rf"{base}_{{{','.join(str(i) for i in indices)}}}"
+
     def shows(self, key: str) -> bool:
         """True if the options select the section ``key`` (whether or not it applies to this network)."""
         return (self.options.sections is None or key in self.options.sections) and key not in self.options.omit
@@ -219,6 +224,27 @@ class Notes:
             else:
                 out.append(e)
         return Block("equations", equations=tuple(out), inline_notes=True)
+
+    def first_step(self, name: str):
+        """(the parameter after the optimizer's first step, [(state name, its value)]) at the worked example."""
+        theta = np.asarray(self.given[name], dtype=float)
+        gradient = np.asarray(self.values[f"dL/d{name}"], dtype=float).reshape(theta.shape)
+        if self.optimizer == "sgd":
+            return theta - self.learning_rate * gradient, []
+        if self.optimizer == "momentum":
+            # v = mu * 0 + g: the first step is plain gradient descent
+            return theta - self.learning_rate * gradient, [("v", gradient)]
+        # s-hat = g and r-hat = g * g at t = 1: each entry moves by about eta against its sign
+        first, second = (1 - ADAM_BETA1) * gradient, (1 - ADAM_BETA2) * gradient * gradient
+        new = theta - self.learning_rate * (first / (1 - ADAM_BETA1)) / (np.sqrt(second / (1 - ADAM_BETA2)) + ADAM_EPSILON)
+        return new, [("s", first), ("r", second)]
+
+    def loss_after_the_step(self) -> float:
+        """The loss of a fresh forward pass at the parameters after the first step (not a first-order estimate)."""
+        values = dict(self.given)
+        for p in self.net.params:
+            values[p.name] = self.first_step(p.name)[0].reshape(np.shape(self.given[p.name]))
+        return float(np.asarray(self.d.evaluate(values)["L"], dtype=float).reshape(-1)[0])
 
     # -- numbers -------------------------------------------------------------------
     def _record(self, key, value):

@@ -24,7 +24,10 @@ class NoteOptions:
     default: "[l]" for matrix networks, "_l" for scalar ones;
     ``interleaved``: each symbolic step of the backward pass followed at once by
     its number in the worked example (as the textbooks' worked examples read),
-    rather than a worked example of its own after the derivation.
+    rather than a worked example of its own after the derivation;
+    ``compare``: (another network, or its derivation) declared with the same
+    names, to set beside this one in the section on vanishing gradients
+    (the deep sigmoid network beside the deep ReLU one), at the same values.
     """
 
     sections: Optional[tuple] = None
@@ -33,6 +36,7 @@ class NoteOptions:
     learning_rate_symbol: str = "eta"
     layer_style: Optional[str] = None
     interleaved: bool = False
+    compare: object = None
 
     def __post_init__(self):
         if self.optimizer not in OPTIMIZERS:

@@ -196,7 +196,7 @@ class Plot:
     y_ticks: tuple
     x_label: str  # LaTeX (math mode)
     y_label: str
-    series: tuple  # (legend prose, TikZ colour, ((x cm, y cm), ...))
+    series: tuple  # (legend prose, TikZ colour, ((x cm, y cm), ...), (x cm, y cm) of its legend below the axis)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from .context import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, SectionBuilder, _join_math
+from .context import SectionBuilder, _join_math
 from .view import Block, Equation, Math, Section, _equation_chain, _substitution, format_number
 
 
@@ -67,19 +67,10 @@ class WorkedSection(SectionBuilder):
     def worked_update(self, s) -> list:
         if self.optimizer == "sgd":
             return self.worked_line(s, rel=r"\leftarrow")
-        theta = np.asarray(self.given[s.of], dtype=float)
-        gradient = np.asarray(self.values[f"dL/d{s.of}"], dtype=float).reshape(theta.shape)
-        if self.optimizer == "momentum":
-            # v = mu * 0 + g: the first step is plain gradient descent
-            new = theta - self.learning_rate * gradient
-            steps = [(rf"v_{{{self.tex(s.symbol)}}}", gradient)]
-        else:
-            # s-hat = g and r-hat = g * g at t = 1: each entry moves by about eta against its sign
-            first, second = (1 - ADAM_BETA1) * gradient, (1 - ADAM_BETA2) * gradient * gradient
-            new = theta - self.learning_rate * (first / (1 - ADAM_BETA1)) / (np.sqrt(second / (1 - ADAM_BETA2)) + ADAM_EPSILON)
-            steps = [(rf"s_{{{self.tex(s.symbol)}}}", first), (rf"r_{{{self.tex(s.symbol)}}}", second)]
+        new, states = self.first_step(s.of)
         lines = []
-        for name, value in steps:
+        for letter, value in states:
+            name = rf"{letter}_{{{self.tex(s.symbol)}}}"
             self._record(f"{self.optimizer}:{name}", value)
             lines.append(Equation(name, "=", self.value(value)))
         self._record(f"{self.optimizer}:{s.name}", new)
