@@ -17,8 +17,10 @@ from .batch import BatchSection
 from .chain import ChainSection
 from .computation_graph import GraphSection
 from .context import Notes, SectionBuilder
+from .exercises import ExercisesSection
 from .gradcheck import GradcheckSection
 from .options import NoteOptions
+from .mistakes import MistakesSection
 from .network import NetworkSection
 from .reading import ReadingSection
 from .recurrence import RecurrenceSection
@@ -28,7 +30,8 @@ from .view import Document, Section, _Format
 from .worked import WorkedSection
 
 SECTIONS = (NetworkSection, GraphSection, BackwardSection, RecurrenceSection, ChainSection, BatchSection, UpdateSection, WorkedSection,
-            ReadingSection, GradcheckSection, VanishingSection)
+            ReadingSection, GradcheckSection, VanishingSection, MistakesSection,
+            ExercisesSection)
 SECTION_NAMES = tuple(builder.key for builder in SECTIONS)
 
 

@@ -184,6 +184,7 @@ class Block:
     blocks: tuple = ()  # box: the blocks inside the frame
     plot: object = None  # plot: a Plot
     numbered: bool = False  # list: 1. 2. 3. rather than bullets
+    columns: str = ""  # table: LaTeX column types (p{...} for prose that wraps); default one l per column
 
 
 @dataclass(frozen=True)
