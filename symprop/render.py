@@ -80,8 +80,16 @@ def latex(derivation, standalone: bool = False, values=None, learning_rate=None,
 
 
 def markdown(derivation, values=None, learning_rate=None, **options) -> str:
-    """The derivation as Markdown with $...$ maths and a Mermaid computation graph (options as ``latex``)."""
-    return _render("derivation.md.j2", doc=document(derivation, "md", values, learning_rate, **options))
+    """The derivation as Markdown with $...$ maths (KaTeX's dialect) and a Mermaid computation graph (options as ``latex``)."""
+    text = _render("derivation.md.j2", doc=document(derivation, "md", values, learning_rate, **options))
+    for latex_spelling, katex_spelling in KATEX_SPELLINGS:
+        text = text.replace(latex_spelling, katex_spelling)
+    return text
+
+
+# What the .tex spells with a macro of its preamble, and KaTeX (Markdown viewers) cannot: KaTeX's blackboard
+# bold has no digits, so the indicator 1[z > 0] is drawn as the .tex's preamble draws it.
+KATEX_SPELLINGS = ((r"\mathbb{1}", r"\mathrm{1\kern-0.25em l}"),)
 
 
 def _jupyter_equations(derivation) -> list:

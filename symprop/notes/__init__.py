@@ -19,9 +19,11 @@ from .computation_graph import GraphSection
 from .context import Notes, SectionBuilder
 from .exercises import ExercisesSection
 from .gradcheck import GradcheckSection
+from .opgraph import OpGraphSection
 from .options import NoteOptions
 from .mistakes import MistakesSection
 from .network import NetworkSection
+from .notation import NotationSection
 from .reading import ReadingSection
 from .recurrence import RecurrenceSection
 from .update import UpdateSection
@@ -29,9 +31,10 @@ from .vanishing import VanishingSection
 from .view import Document, Section, _Format
 from .worked import WorkedSection
 
-SECTIONS = (NetworkSection, GraphSection, BackwardSection, RecurrenceSection, ChainSection, BatchSection, UpdateSection, WorkedSection,
-            ReadingSection, GradcheckSection, VanishingSection, MistakesSection,
-            ExercisesSection)
+SECTIONS = (
+    NotationSection, NetworkSection, GraphSection, OpGraphSection, BackwardSection, RecurrenceSection, ChainSection, BatchSection,
+    UpdateSection, WorkedSection, ReadingSection, GradcheckSection, VanishingSection, MistakesSection, ExercisesSection,
+)
 SECTION_NAMES = tuple(builder.key for builder in SECTIONS)
 
 
@@ -50,9 +53,14 @@ def selected_builders(sections=None, omit=()) -> tuple:
 
 def build(notes: Notes) -> Document:
     """The Document of the notes: the sections of every builder the options select, in order."""
+    builders = selected_builders(notes.options.sections, notes.options.omit)
+    built = {builder.key: builder(notes).build() for builder in builders if not builder.after_the_rest}
+    for builder in builders:
+        if builder.after_the_rest:  # the notation box: what the others printed
+            built[builder.key] = builder(notes).summarize([sec for secs in built.values() for sec in secs])
     sections = []
-    for builder in selected_builders(notes.options.sections, notes.options.omit):
-        for sec in builder(notes).build():
+    for builder in builders:
+        for sec in built[builder.key]:
             sections.append(Section(notes.fmt.escape(sec.title), sec.level, tuple(b for b in sec.blocks if b is not None),
                                     builder.key))
     title = notes.fmt.escape(f"Backpropagation in the {notes.net.name}")

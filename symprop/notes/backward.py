@@ -71,9 +71,16 @@ class BackwardSection(SectionBuilder):
             return [Section(f"Layer {key}", 2, tuple(b for s in steps for b in self.backward_step(s)))]
         first, last = repeats[0][0], repeats[-1][0]
         lines = []
+        worked = None
+        if self.interleaved():
+            from .worked import WorkedSection
+
+            worked = WorkedSection(self.notes)
         for _, steps in repeats:
             for s in steps:
                 lines.append(Equation(self.tex(s.symbol), "=", self.tex(s.expr), tag=str(s.number), label=f"({s.number})"))
+                if worked is not None:
+                    lines.extend(Equation("", e.rel, e.rhs, e.note) for e in worked.worked_backward(s))
         intro = self.p(
             f"Layers {first} to {last} repeat layer {shown[0]} step for step, each with its own layer number in place of "
             f"{shown[0]}" + (" (the recurrence BP2-BP4 below)" if self.shows("recurrence") else "")
@@ -117,6 +124,10 @@ class BackwardSection(SectionBuilder):
         else:
             blocks.append(self.p("The gradient of the parameter ", Math(self.name(s.of)), ":"))
         blocks.append(self.equations(self.step_equations(s)))
+        if self.interleaved():  # the step's numbers at once, as the textbooks' worked examples read
+            from .worked import WorkedSection
+
+            blocks.append(self.equations(WorkedSection(self.notes).worked_backward(s)))
         blocks.extend(self.step_notes(s, node))
         return blocks
 

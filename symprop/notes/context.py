@@ -132,6 +132,10 @@ class Notes:
         base = rf"\left({name_tex}\right)" if "_" in name_tex else name_tex
         return rf"{base}_{{{','.join(str(i) for i in indices)}}}"
 
+    def interleaved(self) -> bool:
+        """True if each step is followed at once by its numbers (option interleaved, with a worked example)."""
+        return self.options.interleaved and self.values is not None and self.shows("worked")
+
     def shows(self, key: str) -> bool:
         """True if the options select the section ``key`` (whether or not it applies to this network)."""
         return (self.options.sections is None or key in self.options.sections) and key not in self.options.omit
@@ -297,6 +301,7 @@ class SectionBuilder:
     """
 
     key = ""
+    after_the_rest = False  # True: built last, from the other sections (summarize), but placed where it stands
 
     def __init__(self, notes: Notes):
         self.notes = notes

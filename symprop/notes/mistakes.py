@@ -140,4 +140,4 @@ class MistakesSection(SectionBuilder):
             "Each formula below is a mistake students make, written for this network; symprop.check_gradient "
             "reads each as wrong (its diagnosis in the last column), and reads the right formula, derived above, as right.",
         )
-        return [Section("Common mistakes", 1, (Block("box", text=self.fmt.escape("Common mistakes"), blocks=(intro, table)),))]
+        return [Section("Common mistakes", 1, (Block("box", blocks=(intro, table)),))]

@@ -35,7 +35,13 @@ class NetworkSection(SectionBuilder):
         blocks.append(self.p(*parts))
         if not self.scalar:
             blocks.append(self.shapes_table())
-        blocks.append(self.p("The forward pass computes, in order:"))
+        if self.interleaved():
+            from .worked import WorkedSection
+
+            blocks.extend(WorkedSection(self.notes).given_blocks())
+            blocks.append(self.p("The forward pass computes, in order (with the numbers of the example):"))
+        else:
+            blocks.append(self.p("The forward pass computes, in order:"))
         blocks.append(self.equations(self.forward_equations()))
         definitions = self.activation_definitions()
         if definitions:
@@ -71,11 +77,22 @@ class NetworkSection(SectionBuilder):
 
     def forward_equations(self) -> list:
         lines = []
+        worked = None
+        if self.interleaved():
+            from .worked import WorkedSection
+
+            worked = WorkedSection(self.notes)
         for s in self.steps:
             if s.kind not in ("forward", "loss"):
                 continue
             definition = self.loss_definition(s) if s.kind == "loss" else None
-            if definition is None:
+            if worked is not None and definition is None:
+                lines.extend(worked.numbered_line(s))
+            elif worked is not None:
+                lines.append(Equation(self.tex(s.symbol), "=", self.tex(s.expr)))
+                lines.append(Equation("", "=", definition, tag=str(s.number), label=f"({s.number})"))
+                lines.extend(worked.worked_line(s))
+            elif definition is None:
                 lines.append(Equation(self.tex(s.symbol), "=", self.tex(s.expr), tag=str(s.number), label=f"({s.number})"))
             else:
                 lines.append(Equation(self.tex(s.symbol), "=", self.tex(s.expr)))

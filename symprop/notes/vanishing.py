@@ -65,7 +65,7 @@ class VanishingSection(SectionBuilder):
         delta = self.layered(r"\delta", "l")
         header = [self.cell("l")]
         for _ in series:
-            header += [self.cell(rf"\|{delta}\|"), self.fmt.escape("ratio")]
+            header += [self.cell(rf"\lVert {delta}\rVert"), self.fmt.escape("ratio")]
         rows = []
         for layer in reversed(layers):
             row = [self.fmt.escape(str(layer))]
@@ -78,7 +78,7 @@ class VanishingSection(SectionBuilder):
         delta_above = self.layered(r"\delta", "l+1")
         caption = self.fmt.prose(
             "The size of the error signal in each layer and its ratio to the layer above, ",
-            Math(rf"\|{delta}\| / \|{delta_above}\|"), f", for {which}"
+            Math(rf"\lVert {delta}\rVert / \lVert {delta_above}\rVert"), f", for {which}"
             + (" (left to right)" if len(series) > 1 else "") + ":",
         )
         return Block("table", text=caption, header=tuple(header), rows=tuple(rows))
@@ -104,7 +104,7 @@ class VanishingSection(SectionBuilder):
             points = tuple((x(layer), y(math.log10(max(norms[layer], 1e-300)))) for layer in layers)
             lines.append((self.fmt.escape(label), colour, points, (round(i * PLOT_WIDTH * 0.6, 3), -1.1)))  # legends in a row below
         delta = self.layered(r"\delta", "l")
-        return Plot(PLOT_WIDTH, PLOT_HEIGHT, x_ticks, y_ticks, "l", rf"\|{delta}\| \text{{ (log scale)}}", tuple(lines))
+        return Plot(PLOT_WIDTH, PLOT_HEIGHT, x_ticks, y_ticks, "l", rf"\lVert {delta}\rVert \text{{ (log scale)}}", tuple(lines))
 
     def verdict(self, series, layers) -> list:
         parts = []
@@ -117,7 +117,7 @@ class VanishingSection(SectionBuilder):
                       else "the gradient keeps its size from layer to layer")
             bottom, top = self.layered(r"\delta", str(first)), self.layered(r"\delta", str(last))
             parts += ["; " if i else "", f"In the {label}" if i == 0 else f"in the {label}", " ",
-                      Math(rf"\|{bottom}\| / \|{top}\| = {format_number(overall)}"), f", so {effect}"]
+                      Math(rf"\lVert {bottom}\rVert / \lVert {top}\rVert = {format_number(overall)}"), f", so {effect}"]
         if len(series) == 2:
             kept = [norms[first] / norms[last] if norms[last] else 0.0 for _, norms in series]
             if kept[0] and kept[1] > kept[0]:

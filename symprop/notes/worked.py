@@ -20,37 +20,24 @@ class WorkedSection(SectionBuilder):
 
     def worked_sections(self) -> list:
         sections = []
-        given = []
-        for sym in self.net.inputs + self.net.params + self.net.targets:
-            given.append((self.name(sym.name), self.value(self.given[sym.name])))
-        given.append((self.lr, format_number(self.learning_rate)))
-        if self.scalar:
-            values = [Math(f"{name} = {value}") for name, value in given]
-            blocks = [self.p("Take ", *_join_math(values), " (the learning rate ", Math(self.lr), ").")]
-        else:
-            blocks = [
-                self.p("Take these values for one example and the parameters:"),
-                self.equations(Equation(name, "=", value) for name, value in given),
-            ]
-        sections.append(Section("A worked example", 1, tuple(blocks)))
-
-        forward = []
-        for s in self.steps:
-            if s.kind in ("forward", "loss"):
-                forward.extend(self.worked_line(s))
-        sections.append(Section("Forward pass", 2, (self.equations(forward),)))
-
-        backward = []
-        for s in self.steps:
-            if s.kind in ("adjoint", "gradient"):
-                backward.extend(self.worked_backward(s))
-        blocks = []
-        if self.scalar:
-            blocks.append(self.p("Every local derivative, then each gradient from the one above it:"))
-        blocks.append(self.equations(backward))
-        if not self.scalar:
-            blocks.append(self.gradient_size_table())
-        sections.append(Section("Backward pass", 2, tuple(blocks)))
+        if not self.interleaved():
+            sections.append(Section("A worked example", 1, tuple(self.given_blocks())))
+            forward = []
+            for s in self.steps:
+                if s.kind in ("forward", "loss"):
+                    forward.extend(self.worked_line(s))
+            sections.append(Section("Forward pass", 2, (self.equations(forward),)))
+            backward = []
+            for s in self.steps:
+                if s.kind in ("adjoint", "gradient"):
+                    backward.extend(self.worked_backward(s))
+            blocks = []
+            if self.scalar:
+                blocks.append(self.p("Every local derivative, then each gradient from the one above it:"))
+            blocks.append(self.equations(backward))
+            if not self.scalar:
+                blocks.append(self.gradient_size_table())
+            sections.append(Section("Backward pass", 2, tuple(blocks)))
 
         updates = []
         for s in self.steps:
@@ -58,11 +45,36 @@ class WorkedSection(SectionBuilder):
                 updates.extend(self.worked_update(s))
         what = {"sgd": "gradient descent", "momentum": "SGD with momentum, from a zero velocity",
                 "adam": "Adam, from zero means"}[self.optimizer]
-        sections.append(Section("Update", 2, (
+        blocks = [
             self.p(f"The first step of {what}, with ", Math(rf"{self.lr} = {format_number(self.learning_rate)}"), ":"),
             self.equations(updates),
-        )))
+        ]
+        if self.interleaved() and not self.scalar:
+            blocks.append(self.gradient_size_table())
+        sections.append(Section("The update, with the numbers" if self.interleaved() else "Update", 1 if self.interleaved() else 2,
+                                tuple(blocks)))
         return sections
+
+    def given_blocks(self) -> list:
+        """The values of the worked example: every input, parameter and target, and the learning rate."""
+        given = []
+        for sym in self.net.inputs + self.net.params + self.net.targets:
+            given.append((self.name(sym.name), self.value(self.given[sym.name])))
+        given.append((self.lr, format_number(self.learning_rate)))
+        if self.scalar:
+            values = [Math(f"{name} = {value}") for name, value in given]
+            return [self.p("Take ", *_join_math(values), " (the learning rate ", Math(self.lr), ").")]
+        return [
+            self.p("Take these values for one example and the parameters:"),
+            self.equations(Equation(name, "=", value) for name, value in given),
+        ]
+
+    def numbered_line(self, s) -> list:
+        """The forward step with its numbers, numbered as the step: z = w x + b = 3 . 2 + 1 = 7   (1)."""
+        lines = self.worked_line(s)
+        last = lines[-1]
+        lines[-1] = Equation(last.lhs, last.rel, last.rhs, last.note, str(s.number), f"({s.number})")
+        return lines
 
     def worked_update(self, s) -> list:
         if self.optimizer == "sgd":
