@@ -38,15 +38,25 @@ class DenseLayer:
 
 
 def dense_layers(notes) -> dict:
-    """{l: DenseLayer} for the layers of the form z = W a_prev + b, a = f(z)."""
+    """{l: DenseLayer} for the layers of the form z = W a_prev + b, a = f(z) (found once per derivation)."""
+    if "notes:dense layers" not in notes.d._cache:
+        notes.d._cache["notes:dense layers"] = _dense_layers(notes)
+    return notes.d._cache["notes:dense layers"]
+
+
+def _dense_layers(notes) -> dict:
     params = set(notes.net.params)
     values = {n.symbol for n in notes.net.nodes} | set(notes.net.inputs)
     deltas = {s.of: s for s in notes.steps if s.kind == "adjoint" and s.role == "pre-activation"}
+    used_by = {}  # symbol -> the nodes whose definitions use it (one pass: linear in the depth)
+    for n in notes.net.nodes:
+        for symbol in n.definition.free_symbols:
+            used_by.setdefault(symbol, []).append(n)
     out = {}
     for z in notes.net.nodes:
         if z.role != "pre-activation" or z.name not in deltas:
             continue
-        users = [n for n in notes.net.nodes if z.symbol in n.definition.free_symbols]
+        users = used_by.get(z.symbol, [])
         if len(users) != 1 or not users[0].activation or users[0].layer != z.layer:
             continue
         terms = z.definition.args if isinstance(z.definition, (sp.Add, sp.MatAdd)) else (z.definition,)
