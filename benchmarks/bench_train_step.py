@@ -152,8 +152,9 @@ def torch_step(torch, Ws, bs, x, target, leaves, hidden, output, loss):
     return value, torch.autograd.grad(value, leaves)
 
 
-def torch_worker(jobs, results, threads):
-    """Serve timing requests: ("setup", ...) builds a step, ("sample", n) times n calls."""
+def serve_torch(jobs, results, threads, build):
+    """Serve timing requests in a torch process: ("setup", *args) calls build(torch, *args) -> (step, check)
+    and answers (*check, calls per sample); ("sample", n) times n calls of the step."""
     import torch
 
     torch.set_num_threads(threads)
@@ -163,24 +164,32 @@ def torch_worker(jobs, results, threads):
         if request[0] == "sample":
             results.put(sample(step, request[1]))
             continue
-        _, params, x, y, hidden, output, loss = request
-        dtype = getattr(torch, str(x.dtype))
-        depth = len(params) // 2
-        tp = {k: torch.tensor(v, dtype=dtype, requires_grad=True) for k, v in params.items()}
-        Ws = [tp[f"W{i}"] for i in range(1, depth + 1)]
-        bs = [tp[f"b{i}"].view(-1) for i in range(1, depth + 1)]
-        tx = torch.tensor(x)
-        if loss == "cross_entropy":
-            target = torch.tensor(y.argmax(axis=1))  # one-hot -> class indices
-        else:
-            target = torch.tensor(y)
-        act = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
-        leaves = list(tp.values())
-
-        step = functools.partial(torch_step, torch, Ws, bs, tx, target, leaves, act[hidden], act.get(output), loss)
-        value, grads = step()
-        check = float(value.detach()), {k: g.numpy() for k, g in zip(tp, grads)}
+        step, check = build(torch, *request[1:])
         results.put((*check, calls_per_sample(step)))
+
+
+def torch_worker(jobs, results, threads):
+    serve_torch(jobs, results, threads, build_torch_step)
+
+
+def build_torch_step(torch, params, x, y, hidden, output, loss):
+    """The MLP's step in torch eager, and its loss and gradients for the comparison."""
+    dtype = getattr(torch, str(x.dtype))
+    depth = len(params) // 2
+    tp = {k: torch.tensor(v, dtype=dtype, requires_grad=True) for k, v in params.items()}
+    Ws = [tp[f"W{i}"] for i in range(1, depth + 1)]
+    bs = [tp[f"b{i}"].view(-1) for i in range(1, depth + 1)]
+    tx = torch.tensor(x)
+    if loss == "cross_entropy":
+        target = torch.tensor(y.argmax(axis=1))  # one-hot -> class indices
+    else:
+        target = torch.tensor(y)
+    act = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+    leaves = list(tp.values())
+
+    step = functools.partial(torch_step, torch, Ws, bs, tx, target, leaves, act[hidden], act.get(output), loss)
+    value, grads = step()
+    return step, (float(value.detach()), {k: g.numpy() for k, g in zip(tp, grads)})
 
 
 # ==========================================================================

@@ -22,8 +22,10 @@ from .errors import (
 )
 from .network import Network, mlp
 from .ops import Constant, attention, batch_norm, broadcast, causal_mask, constant, divide, layer_norm, masked, mean, ones, sqrt, var
+from .ops import avg_pool2d, conv1d, conv2d, dropout, flatten, image, kernel, max_pool2d
 from .ops import name_value as name
 from .ops import sum_along as sum
+from .recurrent import RecurrentDerivation, RecurrentNetwork, gru, lstm, rnn
 from .ops import (
     activation,
     binary_cross_entropy,
@@ -60,10 +62,12 @@ def gradcheck(backward, params, data, **options):
 
 __all__ = [
     "Derivation", "Step", "Network", "mlp", "activation", "elementwise",
+    "RecurrentNetwork", "RecurrentDerivation", "rnn", "gru", "lstm",
     "identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "silu", "swish", "gelu", "softmax",
     "mse", "binary_cross_entropy", "cross_entropy",
     "ones", "sum", "mean", "var", "broadcast", "sqrt", "divide", "constant", "Constant", "name",
     "batch_norm", "layer_norm", "attention", "masked", "causal_mask",
+    "image", "kernel", "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "dropout",
     "check_gradient", "gradcheck",
     "SympropError", "DeclarationError", "ShapeError", "InvalidNameError", "UnsupportedOperationError",
     "FormulaError", "ModelFileError", "OutputError", "EvaluationError", "LatexError",

@@ -31,6 +31,7 @@ from sympy import (
     Transpose,
     ZeroMatrix,
 )
+from sympy.core.symbol import Str
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 # The variable of every elementwise Lambda symprop builds.  A fixed Symbol (not
@@ -400,8 +401,52 @@ def is_elementwise_node(expr, shape) -> bool:
     return False
 
 
-def matrix_symbol_like(name: str, expr) -> sp.Basic:
-    """A symbol of the same kind and shape as ``expr`` (MatrixSymbol or Symbol)."""
+class TensorSymbol(MatrixSymbol):
+    """A MatrixSymbol that stands for a tensor: images (C, H, W) and kernels (O, C, kh, kw).
+
+    It is the matrix of its first axis by the rest flattened (C x H*W, O x C*kh*kw), the
+    layout of im2col, so every matrix rule applies to it; ``dims`` keeps the tensor's
+    shape for the convolution ops, the notes and the code's API.
+    """
+
+    def __new__(cls, name, *args):
+        dims = args[-1]  # (dims,) or, when SymPy rebuilds it from its args, (rows, cols, dims)
+        dims = tuple(int(d) for d in dims)
+        rest = 1
+        for d in dims[1:]:
+            rest *= d
+        return sp.Basic.__new__(cls, Str(name) if isinstance(name, str) else name, sp.Integer(dims[0]),
+                                sp.Integer(rest), sp.Tuple(*[sp.Integer(d) for d in dims]))
+
+    def doit(self, **hints):
+        return self
+
+    @property
+    def name(self):
+        return self.args[0].name
+
+    @property
+    def shape(self):
+        return (self.args[1], self.args[2])
+
+    @property
+    def dims(self) -> tuple:
+        return tuple(int(d) for d in self.args[3])
+
+    @property
+    def free_symbols(self):
+        return {self}
+
+    def _eval_subs(self, old, new):
+        return None
+
+
+def matrix_symbol_like(name: str, expr, dims=None) -> sp.Basic:
+    """A symbol of the same kind and shape as ``expr`` (MatrixSymbol or Symbol; a
+    TensorSymbol when ``expr`` is one, or ``dims`` gives the tensor it stands for)."""
+    dims = dims or getattr(expr, "dims", None)
+    if dims is not None and is_matrix(expr):
+        return TensorSymbol(name, dims)
     if is_matrix(expr):
         return MatrixSymbol(name, *expr.shape)
     return sp.Symbol(name)

@@ -178,7 +178,8 @@ class Batcher:
 def columns_per_example(network) -> bool:
     """True if every per-example value is a scalar, a column or a row (the classic layout)."""
     values = list(network.inputs) + list(network.targets) + [n.symbol for n in network.nodes]
-    return all(not isinstance(v, MatrixExpr) or 1 in v.shape for v in values)
+    # an image or a kernel is a tensor even when its matrix happens to be a row
+    return all(not isinstance(v, MatrixExpr) or (1 in v.shape and getattr(v, "dims", None) is None) for v in values)
 
 
 EXAMPLE_SUFFIX = "__i"  # x__i is x^(i); user names may not contain "__"

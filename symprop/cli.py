@@ -97,6 +97,11 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="the formula is the batch-mean gradient (default: decided by its notation)")
     batch.add_argument("--per-example", dest="batched", action="store_false", help="the formula is per example")
     c.add_argument("--seed", type=int, default=0, help="seed of the random sample points (default 0)")
+    c.add_argument("--layers", metavar="NUMBERING", default=None,
+                   help="the formula's layer numbering: ng (default), nielsen, ufldl, goodfellow, or an integer offset")
+    c.add_argument("--rows", dest="convention", action="store_const", const="rows", default="columns",
+                   help="the row (batch-first) convention: examples as rows, weights (in, out)")
+    c.add_argument("--hyperparams", metavar="NAME=V,...", default=None, help="numbers for the network's hyper-parameters")
 
     demo = sub.add_parser("demo", help="derive a built-in two-layer network: writes .tex, .md, .py and .pdf")
     demo.add_argument("--outdir", default="symprop_demo", help="directory for the outputs (created if missing)")
@@ -186,7 +191,10 @@ def cmd_check(args) -> int:
     from .verify import check_gradient
 
     net = load_network(args.model)
-    result = check_gradient(net, args.param, args.formula, batched=args.batched, seed=args.seed)
+    layers = int(args.layers) if args.layers and args.layers.lstrip("+-").isdigit() else args.layers
+    hyper = parse_values(args.hyperparams) if args.hyperparams else None
+    result = check_gradient(net, args.param, args.formula, batched=args.batched, seed=args.seed, layers=layers,
+                            convention=args.convention, hyperparams=hyper)
     print(result)
     return 0 if result.ok else 1  # a wrong formula is a verdict (1), not an error (2)
 

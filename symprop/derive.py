@@ -69,7 +69,9 @@ def derive(network: Network, closed_forms: bool = True) -> Derivation:
 
 def _derive(network: Network, closed_forms: bool = True) -> Derivation:
     nodes = network.nodes
-    declared = {s: ("parameter" if s in network.params else "input") for s in network.params + network.inputs}
+    # masks select entries; like targets they are data with no gradient of their own
+    differentiable = [s for s in network.params + network.inputs if s not in network.mask_inputs]
+    declared = {s: ("parameter" if s in network.params else "input") for s in differentiable}
 
     # Activity: only values that depend on a parameter or input need an adjoint.
     active = set(declared)

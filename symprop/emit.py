@@ -84,7 +84,9 @@ class _Emitter:
             if s.activation and s.activation != "softmax" and ops.FUNCTIONS[s.activation].sign_preserving:
                 indicators[ops.activation_argument(s.expr)] = s.symbol
         producers = {s.symbol: s.expr for s in self.forward_steps}
-        self.data = [*self.net.inputs, *self.net.targets]
+        # dropout masks: arguments of gradients() that train() draws; forward() and loss() keep every unit
+        self.masks = {s: float(h["dropout"]) for s, h in getattr(self.net, "hints", {}).items() if "dropout" in h}
+        self.data = [s for s in (*self.net.inputs, *self.net.targets) if s not in self.masks]
         dtype_of = self.data[0].name if self.data else None
         self.printer = BatchPrinter(self.per_example, self.scalar, indicators, producers, dtype_of)
 
@@ -281,7 +283,7 @@ class _Emitter:
         grads = [(p.name, "d" + p.name) for p in self.net.params]
         preds = [s.name for s in self.predictions()]
 
-        inputs = [s.name for s in self.net.inputs]
+        inputs = [s.name for s in self.net.inputs if s not in self.masks]
         data = inputs + [s.name for s in self.net.targets]
         functions = []
 
@@ -308,7 +310,7 @@ class _Emitter:
             n_forward += 1
         grad_fn = self._function(
             "gradients",
-            data,
+            data + [f"{m.name}=None" for m in self.masks],
             [
                 "The loss L of a batch and dL/dp for every parameter p, by the derived backward pass.",
                 "",
@@ -394,6 +396,13 @@ class _Emitter:
                 body.append(f"# {marks[i]}")
             body.extend(f"# {c}" for c in line.comments)
             body.extend(line.code)
+        for mask, keep in reversed(list(self.masks.items())):
+            if mask.name not in reads:
+                continue
+            if f"{mask.name}=None" in args:  # training: the mask given, or no dropout
+                body[:0] = [f"if {mask.name} is None:  # no mask given: keep every unit", f"    {mask.name} = {keep!r}"]
+            else:  # inference: every unit kept, M / p = 1
+                body.insert(0, f"{mask.name} = {keep!r}  # dropout is off outside training: every unit kept")
         if uses_m and "inv_m" in reads:
             first = args[0] if args else None
             m_line = f"inv_m = 1.0 / len({first})" if first else "inv_m = 1.0"
@@ -408,6 +417,7 @@ class _Emitter:
         return Function(name, args, doc, self._check(args), unpack, body, result)
 
     def _check(self, args) -> list:
+        args = [a for a in args if "=" not in a]  # optional masks are not checked
         if not args:
             return []
         syms = {s.name: s for s in self.data}
@@ -448,7 +458,7 @@ class _Emitter:
         bias = self._biases()
         feeding = self._activation_fed()
         lines = []
-        hints = getattr(self.net, "init_hints", {})
+        hints = {s: h.get("init") for s, h in getattr(self.net, "hints", {}).items()}
         for p in self.net.params:
             shape = alg.shape_of(p)
             if hints.get(p) in ("ones", "zeros"):
@@ -519,9 +529,15 @@ class _Emitter:
                 if same:
                     teacher_of[t] = same[0]
         lines = ["rng = np.random.default_rng(0)", "teacher = init_params(seed=1)"]
-        for s in self.net.inputs:
-            lines.append(f"{s.name} = rng.standard_normal({self._demo_shape(s)})")
-        inputs = ", ".join(s.name for s in self.net.inputs)
+        hints = getattr(self.net, "hints", {})
+        data_inputs = [s for s in self.net.inputs if s not in self.masks]
+        for s in data_inputs:
+            if "attention_mask" in hints.get(s, {}):  # a decoder's mask: key i seen by query j when i <= j
+                t = int(s.shape[0])
+                lines.append(f"{s.name} = np.broadcast_to(np.triu(np.ones(({t}, {t}))), {self._demo_shape(s)}).copy()")
+            else:
+                lines.append(f"{s.name} = rng.standard_normal({self._demo_shape(s)})")
+        inputs = ", ".join(s.name for s in data_inputs)
         if any(t in teacher_of for t in self.net.targets):
             call = f"forward(teacher{', ' if inputs else ''}{inputs})"
             if len(preds) == 1 and list(teacher_of.values()) == preds:
@@ -586,8 +602,12 @@ class _Emitter:
             "equations_backward": equations_backward,
             "assumptions": [a.text for a in self.d.assumptions],
             "params_dict": self._dict_lines("PARAMS = ", [(f'"{n}"', s) for n, s in shapes(net.params)]),
-            "inputs_dict": self._dict_lines("INPUTS = ", [(f'"{n}"', s) for n, s in features(net.inputs)]),
+            "inputs_dict": self._dict_lines("INPUTS = ", [(f'"{n}"', s) for n, s in features([i for i in net.inputs if i not in self.masks])]),
             "targets_dict": self._dict_lines("TARGETS = ", [(f'"{n}"', s) for n, s in features(net.targets)]),
+            "masks": bool(self.masks),
+            "masks_dict": self._dict_lines(
+                "MASKS = ", [(f'"{m.name}"', f"({self.feature_shape(m)!r}, {keep!r})") for m, keep in self.masks.items()]
+            ),
             "init": self.init_lines(),
             "demo": self.demo(),
             **built,
@@ -621,6 +641,8 @@ def numpy_module(derivation, **options) -> str:
     """The source of a standalone NumPy training module for ``derivation``."""
     if options:
         raise TypeError(f"numpy_module got unexpected options {sorted(options)}")
+    if derivation.network.hyperparams:  # generated code holds numbers: the declared defaults
+        derivation = derivation.network.bind({}).derive()
     model = view_model(derivation)
     return environment(latex=False).get_template("module.py.j2").render(**model)
 

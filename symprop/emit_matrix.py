@@ -49,14 +49,22 @@ class MatrixEmitter(_Emitter):
         name = step.name
         if self.layout == "batch":
             return self._line(name, [self.equation(step)], [f"{name} = {p.example(step.expr)}"])
-        target_pe = p.is_pe(step.symbol)
-        expr, seeded = self._scale_seed(step.expr, target_pe)
-        note = ", times 1/m" if seeded and target_pe else ""
-        if step.kind == "gradient" or not target_pe:
-            if any(p.is_pe(t) for t in (expr.args if isinstance(expr, sp.MatAdd) else (expr,))):
-                note += ", summed over the batch"
-            return self._line(name, [self.equation(step, note)], [f"{name} = {p.total(expr)}"])
-        return self._line(name, [self.equation(step, note)], [f"{name} = {p.example(expr)}"])
+        # stacked: the adjoints are the derivation's per-example ones; the batch mean's 1/m
+        # is applied once, to each parameter gradient (the smallest arrays of the pass)
+        if step.kind == "gradient" or not p.is_pe(step.symbol):
+            code = p.total(step.expr)
+            if p.is_pe(step.expr):
+                code = f"inv_m * {code}" if " " not in code else f"inv_m * ({code})"
+                note = ", the mean over the batch"
+            else:
+                note = ""
+            return self._line(name, [self.equation(step, note)], [f"{name} = {code}"])
+        return self._line(name, [self.equation(step)], [f"{name} = {p.example(step.expr)}"])
+
+    def _backward_heading(self) -> str:
+        if self.layout == "batch":
+            return "backward pass: the derivation's equations for the batch, as written"
+        return "backward pass, each example's adjoints at once; parameter gradients are batch means"
 
     def _fused_notes(self, expr) -> list:
         notes = []
@@ -89,13 +97,17 @@ class MatrixEmitter(_Emitter):
 
     def _entry_lines(self, args, reads) -> list:
         """The arguments in the layout of the derivation (views, no copies)."""
-        syms = {s.name: s for s in self.data}
+        syms = {s.name: s for s in (*self.data, *self.masks)}
         lines = []
-        for a in args:
+        for a in (a.split("=")[0] for a in args):
             if a not in reads:
                 continue
+            dims = getattr(syms[a], "dims", None)
             if self.layout == "batch":
                 lines.append(f"{a} = {a}.T  # one example per column, as in the derivation")
+            elif dims is not None:
+                rows, cols = (int(d) for d in syms[a].shape)
+                lines.append(f"{a} = {a}.reshape(len({a}), {rows}, {cols})  # {' x '.join(map(str, dims[1:]))} pixels as one row per channel")
             elif syms[a].shape[1] == 1:
                 lines.append(f"{a} = {a}[:, :, None]  # each example a column")
         return lines
@@ -109,6 +121,8 @@ class MatrixEmitter(_Emitter):
         return name
 
     def feature_shape(self, sym) -> tuple:
+        if getattr(sym, "dims", None) is not None:
+            return tuple(sym.dims)  # an image: (C, H, W), as PyTorch takes it
         if self.layout == "batch":
             return (int(sym.shape[0]),)
         if sym.shape[1] == 1:
@@ -119,6 +133,7 @@ class MatrixEmitter(_Emitter):
         return "(m, " + ", ".join(str(d) for d in self.feature_shape(sym)) + ")"
 
     def _check(self, args) -> list:
+        args = [a for a in args if "=" not in a]  # optional masks are not checked
         if not args:
             return []
         syms = {s.name: s for s in self.data}

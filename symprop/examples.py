@@ -75,6 +75,30 @@ def deep(activation=ops.sigmoid, depth: int = 6, width: int = 4) -> Network:
                name=f"deep {activation.name} network")
 
 
+def rnn():
+    """A tanh RNN with 2 inputs, 3 hidden units and 1 output, over 12 steps, loss at the last step.
+
+    Its worked example (``RNN_VALUES``) has small inputs, so the state stays
+    out of tanh's flat ends and the recurrent weights set how the gradient
+    grows or shrinks back through time.
+    """
+    from .recurrent import rnn as _rnn
+
+    return _rnn(2, 3, 1, T=12, loss_at="last", name="tanh RNN")
+
+
+RNN_VALUES = {
+    "W": [[0.1, -0.1, 0.3], [0.1, -0.3, 0.2], [0.7, 0.5, -0.4]],
+    "U": [[-0.6, -0.3], [0.0, -1.2], [-0.1, -0.6]],
+    "b": [[0.0], [0.0], [0.0]],
+    "V": [[-0.7, -0.5, -0.3]],
+    "c": [[0.0]],
+    "x": [[0.04, 0.1], [-0.01, 0.14], [-0.07, 0.04], [0.09, 0.01], [-0.07, -0.09], [-0.05, 0.02],
+          [-0.1, -0.02], [-0.02, 0.05], [0.02, 0.04], [-0.07, -0.01], [0.08, 0.15], [-0.13, 0.15]],
+    "y": [[0.5]],
+}
+
+
 BUILTIN = {
     "relu_neuron": relu_neuron,
     "sigmoid_neuron": sigmoid_neuron,

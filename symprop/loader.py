@@ -16,6 +16,7 @@ import sympy as sp
 
 from .errors import ModelFileError, ShapeError, SympropError
 from .network import Network
+from .recurrent import RecurrentNetwork
 
 
 def load_network(path) -> Network:
@@ -42,8 +43,9 @@ def load_network(path) -> Network:
         raise ShapeError(f"{path}{_line_of(exc, path)}: {explain_shape_error(exc)}") from None
     except Exception as exc:  # the user's code failed: say where and what, no traceback
         raise ModelFileError(f"{path}{_line_of(exc, path)}: {type(exc).__name__}: {exc}") from None
-    nets = {k: v for k, v in namespace.items() if isinstance(v, Network)}
-    if isinstance(namespace.get("net"), Network):
+    kinds = (Network, RecurrentNetwork)
+    nets = {k: v for k, v in namespace.items() if isinstance(v, kinds)}
+    if isinstance(namespace.get("net"), kinds):
         return namespace["net"]
     if len(nets) == 1:
         return next(iter(nets.values()))

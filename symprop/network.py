@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 import sympy as sp
-from sympy import MatrixExpr, MatrixSymbol
+from sympy import MatAdd, MatMul, MatrixExpr, MatrixSymbol
 from sympy.core.function import AppliedUndef
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
@@ -117,6 +117,10 @@ class Network:
     targets are instead the whole batch, n x m with the examples as columns:
     layers that couple the examples (batch normalisation) can then be
     declared, and the loss ops average over the m columns.
+
+    ``hyperparams``: scalar Symbols that stay symbolic in the derivation (a
+    weight decay lambda, a temperature) and are numbers only when evaluated:
+    a sequence of Symbols, or a dict Symbol -> default value.
     """
 
     def __init__(
@@ -127,15 +131,19 @@ class Network:
         targets: Sequence = (),
         name: str = "network",
         batch=None,
+        hyperparams=(),
     ):
         self.name = name
         self.params = tuple(params)
         self.inputs = tuple(inputs)
         self.targets = tuple(targets)
+        self.hyperparams, self.hyperparam_defaults = _hyperparameters(hyperparams)
         # batch=m: inputs and targets are whole batches, n x m, examples as columns;
         # the loss ops average over the columns, so L is the batch mean.
         self.batch = None if batch is None else _check_batch(batch)
-        self.init_hints: dict = {}  # parameter -> "ones" | "zeros", from the layer builders (batch norm's gamma, beta)
+        # symbol -> {key: value} from the layer builders: {"init": "ones"} for batch norm's
+        # gamma, {"dropout": "0.8"} for a dropout mask, {"attention_mask": "causal"}
+        self.hints: dict = {}
         self.loss = self._check_loss(loss)
         self._check_declarations()
         self.nodes = self._name_intermediates()
@@ -147,6 +155,11 @@ class Network:
     @property
     def declared(self) -> tuple:
         return self.params + self.inputs + self.targets
+
+    @property
+    def mask_inputs(self) -> tuple:
+        """Inputs that only select entries (dropout and attention masks): no gradient flows to them."""
+        return tuple(s for s in self.inputs if {"dropout", "attention_mask"} & set(self.hints.get(s, {})))
 
     @property
     def loss_node(self) -> Node:
@@ -163,6 +176,18 @@ class Network:
         from .derive import derive
 
         return derive(self, closed_forms)
+
+    def bind(self, values: dict) -> "Network":
+        """This network with its hyper-parameters replaced by numbers (``values`` by name, else the defaults)."""
+        numbers = {}
+        for sym in self.hyperparams:
+            value = values.get(sym.name, values.get(sym, self.hyperparam_defaults.get(sym.name)))
+            if value is None:
+                raise DeclarationError(
+                    f"the hyper-parameter {sym.name!r} has no value: give one, or declare a default "
+                    f"(hyperparams={{{sym.name}: 0.01}})")
+            numbers[sym] = sp.Float(float(value)) if not isinstance(value, (int, sp.Rational)) else sp.Rational(value)
+        return Network(self.loss.xreplace(numbers), self.params, self.inputs, self.targets, self.name, batch=self.batch)
 
     def __repr__(self):
         return (
@@ -183,12 +208,16 @@ class Network:
             )
         if isinstance(loss, (sp.MatrixBase, sp.Tuple, sp.core.relational.Relational)):
             raise DeclarationError(f"the loss must be a scalar expression, got {type(loss).__name__}")
-        return loss
+        return _expand_entry_sums(loss)
 
     def _check_declarations(self):
         seen = {}
-        for group, what in ((self.params, "parameter"), (self.inputs, "input"), (self.targets, "target")):
+        groups = ((self.params, "parameter"), (self.inputs, "input"), (self.targets, "target"),
+                  (self.hyperparams, "hyper-parameter"))
+        for group, what in groups:
             for sym in group:
+                if what == "hyper-parameter" and not isinstance(sym, sp.Symbol):
+                    raise DeclarationError(f"each hyper-parameter must be a scalar sympy Symbol, got {sp.sstr(sym)}")
                 if not isinstance(sym, (sp.Symbol, MatrixSymbol)):
                     raise DeclarationError(
                         f"each {what} must be a sympy Symbol or MatrixSymbol, got {sp.sstr(sym)} ({type(sym).__name__})"
@@ -223,7 +252,7 @@ class Network:
             if len(syms) > 1:
                 shapes = ", ".join(sorted(str(alg.shape_of(s) or "scalar") for s in syms))
                 raise InvalidNameError(f"the loss uses two different symbols named {name!r} (shapes {shapes})")
-        declared = set(self.declared)
+        declared = set(self.declared) | set(self.hyperparams)
         undeclared = sorted((s for s in free if s not in declared), key=lambda s: s.name)
         if undeclared:
             names = ", ".join(s.name for s in undeclared)
@@ -288,9 +317,10 @@ class Network:
 
     # ------------------------------------------------------------------
     def _name_intermediates(self) -> list:
-        loss = _factor_nested_sums(_canonical(self.loss))
+        loss, self.loss_reading = _quadratic_costs(self.loss, set(self.params), set(self.inputs + self.targets))
+        loss = _factor_nested_sums(_canonical(loss))
         markers: dict = {}  # expression -> the Named marker a layer builder put on it
-        loss = _strip_markers(loss, markers, self.init_hints)
+        loss = _strip_markers(loss, markers, self.hints)
         order = _postorder(loss)
         declared = set(self.declared)
 
@@ -370,11 +400,26 @@ class Network:
                 continue
             name, role, layer, act, base, closed_form = names[expr]
             definition = _rebuild(expr, replacement, memo)
-            symbol = alg.matrix_symbol_like(name, expr)
+            symbol = alg.matrix_symbol_like(name, expr, ops.image_dims(expr) if alg.is_matrix(expr) else None)
             replacement[expr] = symbol
             description = markers[expr].description if expr in markers else ""
             nodes.append(Node(name, symbol, definition, role, layer, act, base, closed_form, description))
         return nodes
+
+
+def _hyperparameters(hyperparams) -> tuple:
+    """(symbols, {name: default or None}) from a sequence of Symbols or a dict Symbol -> default."""
+    if isinstance(hyperparams, dict):
+        symbols = tuple(hyperparams)
+        defaults = {}
+        for sym, value in hyperparams.items():
+            if value is not None and not (isinstance(value, (int, float, sp.Number)) and not isinstance(value, bool)
+                                          and sp.Float(value).is_finite):
+                raise DeclarationError(f"the default of the hyper-parameter {sp.sstr(sym)} must be a finite number, got {value!r}")
+            defaults[getattr(sym, "name", str(sym))] = value
+        return symbols, defaults
+    symbols = tuple(hyperparams)
+    return symbols, {getattr(s, "name", str(s)): None for s in symbols}
 
 
 def _case(base: str, expr) -> str:
@@ -393,19 +438,19 @@ def _unique(base: str, layer, taken: set) -> str:
     return name
 
 
-def _strip_markers(expr, markers: dict, init_hints: dict):
+def _strip_markers(expr, markers: dict, hints: dict):
     """``expr`` without its markers: ``markers`` maps each Named (rebuilt) value to its
-    marker, ``init_hints`` each parameter a builder wrapped in Init to its hint."""
-    if not any(isinstance(n, (ops.Named, ops.Init)) for n in _postorder(expr)):
+    marker, ``hints`` each symbol a builder wrapped in a Hint to {key: value}."""
+    if not any(isinstance(n, (ops.Named, ops.Hint)) for n in _postorder(expr)):
         return expr
 
     def finish(node):
         if isinstance(node, ops.Named):
             markers.setdefault(node.expr, node)
             return node.expr
-        if isinstance(node, ops.Init):
-            init_hints[node.param] = node.how
-            return node.param
+        if isinstance(node, ops.Hint):
+            hints.setdefault(node.symbol, {})[node.key] = node.value
+            return node.symbol
         return node
 
     return _rebuild_dag(expr, finish)
@@ -529,6 +574,184 @@ def _rebuild(expr, replacement: dict, memo: dict):
         out = expr if all(new is old for new, old in zip(args, expr.args)) else expr.func(*args)
     memo[expr] = out
     return out
+
+
+# ==========================================================================
+# Quadratic costs written out: the squared error on yhat, with its factor
+# ==========================================================================
+#
+# Textbooks write C = 1/2 ||a - y||^2.  In SymPy that is c (a - y).T * (a - y),
+# whose transpose SymPy pushes into the network (a transposed copy of every
+# layer), or c sum_i (a[i, 0] - y[i, 0])**2, which SymPy expands into scalar
+# entries of every layer.  Either way the book's intermediates (yhat and the
+# deltas) are gone and correct textbook formulas no longer match.  Both are
+# read here as (c n) mse(yhat, y) - mse is the mean over the n outputs - so
+# the derivation names what the book names; the reading is stated in
+# ``Network.loss_reading``.  Nothing else in the loss is touched.
+
+
+def _expand_entry_sums(loss):
+    """sp.Sum over the entries (sum_i (a[i, 0] - y[i, 0])**2) written out, so that its index is no free symbol."""
+    if not loss.has(sp.Sum):
+        return loss
+    return loss.replace(lambda e: isinstance(e, sp.Sum), lambda e: e.doit())
+
+
+def _quadratic_costs(loss, params: set, data: set) -> tuple:
+    """(loss with its quadratic costs read as scaled mse, a sentence saying so or None)."""
+    readings = []
+
+    def read(found):
+        factor, prediction, target = found
+        readings.append((factor, target))
+        scaled = ops.mse(prediction, target)
+        return scaled if factor == 1 else factor * scaled
+
+    whole = _squared_error(loss, params, data)
+    if whole is not None:
+        new = read(whole)
+    elif isinstance(loss, sp.Add):  # a cost among other terms (a weight decay): c sum_i (...)^2 + ..., or q[0, 0] + ...
+        squares = [a for a in loss.args if _squared_entry(a, data) is not None]
+        rest = [a for a in loss.args if a not in squares]
+        found = _entry_sum(squares, params, data) if squares else None
+        terms = [read(found)] if found is not None else squares
+        for a in rest:
+            one = _squared_error(a, params, data)
+            terms.append(a if one is None else read(one))
+        new = sp.Add(*terms)
+    else:
+        new = loss
+    if not readings:
+        return loss, None
+    said = "; ".join(f"{sp.sstr(f)}·mse(yhat, {t.name}), the mean over its n = {t.shape[0]} outputs" for f, t in readings)
+    return new, f"the quadratic cost is read as the squared error on the prediction: L = {said}"
+
+
+def _squared_error(e, params: set, data: set):
+    """c (P - Y)ᵀ(P - Y), c sum_i (P_i - Y_i)^2 or its [0, 0] entry -> (c n, P, Y); None otherwise."""
+    if isinstance(e, sp.matrices.expressions.matexpr.MatrixElement) and e.parent.shape == (1, 1):
+        return _squared_error(e.parent, params, data)
+    if isinstance(e, MatMul):
+        c, rest = alg.coefficient_split(e)
+        factors = list(rest.args) if isinstance(rest, MatMul) else [rest]
+        if len(factors) == 2 and factors[1].shape[1] == 1 and not _has_matrix(c):
+            inner = _multiple_of(factors[0], factors[1].T)  # SymPy moves c into the transposed factor: (c Pᵀ - c Yᵀ)
+            found = _difference(factors[1], data) if inner is not None else None
+            if found is not None:
+                return (c * inner * found[1].shape[0], *found)
+        return None
+    if isinstance(e, sp.Mul):
+        c = sp.Mul(*[a for a in e.args if not _has_matrix(a)])
+        rest = sp.Mul(*[a for a in e.args if _has_matrix(a)])
+        found = _squared_error(rest, params, data) if c != 1 else None
+        return None if found is None else (c * found[0], found[1], found[2])
+    if isinstance(e, sp.Add):
+        return _entry_sum(list(e.args), params, data)
+    return None
+
+
+def _multiple_of(a, b):
+    """The scalar k with a = k b (sums compared term by term), or None."""
+    if a == b:
+        return sp.S.One
+    terms_a = [alg.coefficient_split(u) for u in (a.args if isinstance(a, MatAdd) else (a,))]
+    terms_b = [alg.coefficient_split(u) for u in (b.args if isinstance(b, MatAdd) else (b,))]
+    if len(terms_a) != len(terms_b):
+        return None
+    coefficients_b = dict((rest, c) for c, rest in terms_b)
+    ratios = {sp.simplify(c / coefficients_b[rest]) if rest in coefficients_b else None for c, rest in terms_a}
+    return ratios.pop() if len(ratios) == 1 and None not in ratios else None
+
+
+def _has_matrix(e) -> bool:
+    return isinstance(e, MatrixExpr) or e.has(MatrixSymbol)
+
+
+def _difference(b, data: set):
+    """P - Y or Y - P, with Y declared data -> (P, Y)."""
+    if not (isinstance(b, MatAdd) and len(b.args) == 2):
+        return None
+    for p_term, y_term in (b.args, b.args[::-1]):
+        cy, y = alg.coefficient_split(y_term)
+        cp, p = alg.coefficient_split(p_term)
+        if y in data and {cy, cp} == {1, -1} and p.shape == y.shape and not all(s in data for s in p.atoms(MatrixSymbol)):
+            return p, y
+    return None
+
+
+def _squared_entry(t, data: set):
+    """c (E - Y[i, 0])^2 with Y declared data -> (c, Y[i, 0], E); None otherwise."""
+    c = sp.Mul(*[a for a in sp.Mul.make_args(t) if not _has_matrix(a)])
+    square = t / c
+    if not (isinstance(square, sp.Pow) and square.exp == 2 and isinstance(square.base, sp.Add)):
+        return None
+    for y_term in square.base.args:
+        sign, y = (-1, -y_term) if y_term.could_extract_minus_sign() else (1, y_term)
+        if isinstance(y, sp.matrices.expressions.matexpr.MatrixElement) and y.parent in data and y.j == 0:
+            return c, y, (square.base - y_term) * (-sign)
+    return None
+
+
+def _entry_sum(terms: list, params: set, data: set):
+    """c sum_i (E_i - Y[i, 0])^2 over every entry of Y -> (c n, P, Y) with P[i, 0] = E_i; None otherwise."""
+    entries, coefficients, targets = {}, set(), set()
+    for t in terms:
+        found = _squared_entry(t, data)
+        if found is None:
+            return None
+        c, y, value = found
+        coefficients.add(c)
+        targets.add(y.parent)
+        entries[int(y.i)] = value
+    if len(coefficients) != 1 or len(targets) != 1:
+        return None
+    (coefficient,), (target,) = coefficients, targets
+    n = target.shape[0]
+    if sorted(entries) != list(range(n)):
+        return None
+    prediction = _reroll([entries[i] for i in range(n)], params)
+    return None if prediction is None else (coefficient * n, prediction, target)
+
+
+def _reroll(entries: list, params: set):
+    """The column expression whose i-th entry SymPy expanded into entries[i] (W h + b, f(.), a symbol), or None."""
+    n = len(entries)
+    first = entries[0]
+    element = sp.matrices.expressions.matexpr.MatrixElement
+    if all(isinstance(e, element) for e in entries):
+        m = first.parent
+        ok = isinstance(m, MatrixSymbol) and m.shape == (n, 1)
+        return m if ok and all(e.parent == m and e.i == i and e.j == 0 for i, e in enumerate(entries)) else None
+    if all(isinstance(e, ops.ScalarFunctionBase) and e.func == first.func for e in entries):
+        inner = _reroll([e.args[0] for e in entries], params)
+        return None if inner is None else first.rule(inner)
+    rows = []
+    for i, e in enumerate(entries):  # W[i, :] h + b[i, 0]
+        bias, products = None, {}
+        for term in sp.Add.make_args(e):
+            if isinstance(term, element) and term.parent in params and term.i == i and term.parent.shape == (n, 1):
+                bias = term.parent
+                continue
+            weight = next((a for a in sp.Mul.make_args(term) if isinstance(a, element) and a.parent in params
+                           and a.parent.shape[0] == n and a.i == i), None)
+            if weight is None:
+                return None
+            products[int(weight.j)] = (weight.parent, term / weight)
+        rows.append((bias, products))
+    weights = {w for _, products in rows for w, _ in products.values()}
+    if len(weights) != 1:
+        return None
+    (weight,) = weights
+    k = int(weight.shape[1])
+    columns = [rows[0][1].get(j, (None, None))[1] for j in range(k)]
+    if any(sorted(products) != list(range(k)) or [v for _, v in (products[j] for j in range(k))] != columns
+           for _, products in rows) or len({bias for bias, _ in rows}) != 1:
+        return None
+    inner = _reroll(columns, params)
+    if inner is None:
+        return None
+    bias = rows[0][0]
+    return weight * inner if bias is None else weight * inner + bias
 
 
 # ==========================================================================

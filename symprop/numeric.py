@@ -20,7 +20,7 @@ def _compile(derivation):
     if "evaluate" in cache:
         return cache["evaluate"]
     printer = NumPyPrinter()
-    declared = [s.name for s in derivation.network.declared]
+    declared = [s.name for s in derivation.network.declared + derivation.network.hyperparams]
     lines = [f"def _evaluate({', '.join(declared + ['eta'])}):", "    out = {}"]
     batch = derivation.network.batch
     if batch is not None and batch.is_Symbol:
@@ -63,18 +63,44 @@ def _as_array(name, value, sym):
                 raise EvaluationError(f"{name!r} has shape ({rows}, {sym.shape[1]}) but the value given has shape {arr.shape}")
             return arr
         shape = tuple(int(d) for d in sym.shape)
-        if arr.size != shape[0] * shape[1] or (arr.ndim == 2 and arr.shape != shape and arr.shape != shape[::-1]):
-            raise EvaluationError(f"{name!r} has shape {shape} but the value given has shape {arr.shape}")
+        dims = getattr(sym, "dims", None)
+        if dims is not None and arr.shape == tuple(dims):  # an image (C, H, W) or kernels (O, C, kh, kw)
+            return arr.reshape(shape)
+        check_shape(name, arr.shape, shape)
         return arr.reshape(shape)
     if arr.size != 1:
         raise EvaluationError(f"{name!r} is a scalar but the value given has shape {arr.shape}")
     return float(arr.reshape(-1)[0])
 
 
+def shape_text(shape) -> str:
+    if len(shape) == 1:
+        return f"({shape[0]},)"
+    return "×".join(str(k) for k in shape) if shape else "a scalar"
+
+
+def check_shape(name: str, given: tuple, declared: tuple, what: str = "the network declares"):
+    """A value must have its declared shape, or (n,) for (n, 1) (1x1: any single number).
+
+    Never reshaped otherwise: a transposed matrix reshaped to fit scrambles its
+    entries silently, so it is refused, with the hint when the transpose fits.
+    """
+    given, declared = tuple(given), tuple(declared)
+    if given == declared or (declared[1:] == (1,) and given == declared[:1]):
+        return
+    if declared == (1, 1) and int(np.prod(given, dtype=np.int64)) == 1:
+        return
+    if len(given) == 2 and given == declared[::-1]:
+        raise EvaluationError(f"{name} is {shape_text(given)}, {what} {shape_text(declared)}: transposed?")
+    raise EvaluationError(f"{name!r} has shape {given}, {what} {declared}"
+                          + (" (a (n,) vector stands only for an (n, 1) column)" if len(given) == 1 else ""))
+
+
 def evaluate(derivation, values: dict, learning_rate=None) -> dict:
     if not isinstance(values, dict):
         raise EvaluationError(f"values must be a dict of symbol (or name) -> number, got {type(values).__name__}")
-    known = {s.name for s in derivation.network.declared}
+    net = derivation.network
+    known = {s.name for s in net.declared + net.hyperparams}
     unknown = [str(k if isinstance(k, str) else getattr(k, "name", k)) for k in values]
     unknown = sorted(set(unknown) - known)
     if unknown:
@@ -86,6 +112,14 @@ def evaluate(derivation, values: dict, learning_rate=None) -> dict:
             args[sym.name] = _as_array(sym.name, _lookup(values, sym), sym)
         except KeyError:
             missing.append(sym.name)
+    for sym in net.hyperparams:  # a given number, else the declared default
+        try:
+            args[sym.name] = _as_array(sym.name, _lookup(values, sym), sym)
+        except KeyError:
+            if net.hyperparam_defaults.get(sym.name) is None:
+                missing.append(f"{sym.name} (a hyper-parameter without a default)")
+            else:
+                args[sym.name] = float(net.hyperparam_defaults[sym.name])
     if missing:
         raise EvaluationError(f"no value given for {', '.join(missing)}")
     batch = derivation.network.batch

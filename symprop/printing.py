@@ -897,6 +897,8 @@ def helper_sources(names) -> str:
         needed.add(name)
         if name in ops.FUNCTIONS:
             stack.extend(ops.FUNCTIONS[name].helpers)
+        elif name in ops.NUMPY_HELPERS:
+            stack.extend(ops.NUMPY_HELPERS[name][1])
     out = []
     if "erf" in needed:
         out.append(ops.ERF_SOURCE.strip() + "\n")
@@ -907,6 +909,8 @@ def helper_sources(names) -> str:
             out.append(ops.SOFTMAX_NUMPY.strip() + "\n")
         elif name == "logsumexp":
             out.append(ops.LOGSUMEXP_NUMPY.strip() + "\n")
+        elif name in ops.NUMPY_HELPERS:
+            out.append(ops.NUMPY_HELPERS[name][0].strip() + "\n")
     return "\n\n".join(out)
 
 

@@ -67,6 +67,9 @@ class MatrixPrinter(NumPyPrinter):
         if not self.is_pe(term):
             raise ValueError("a gradient term with no per-example value in a stacked network")
         c, rest = alg.coefficient_split(term)
+        if getattr(rest, "sums_over_examples", False):  # the kernel gradient's helper sums over the batch itself
+            code = self._print(rest)
+            return code if c == 1 else f"{self._coefficient(c)} * {code}"
         factors = list(rest.args) if isinstance(rest, MatMul) else [rest]
         prefix = "" if c == 1 else f"{self._coefficient(c)} * "
         # A B^T summed over the examples: one tensordot over the batch and the shared axis

@@ -24,15 +24,19 @@ from pathlib import Path
 
 from . import notes as _sections
 from .errors import LatexError, SympropError
-from .notes.context import Notes as _Notes
+from .notes.context import Notes, _join_math, _outer_product_factors, _prime  # noqa: F401  (render_recurrent's)
+from .notes.network import NetworkSection
 from .notes.options import NoteOptions
 from .notes.view import (  # noqa: F401  (re-exported: the view model and the formatting are public)
     Block,
     Document,
     Equation,
     Math,
+    Plot,
     Section,
+    Series,
     WorkedNumber,
+    _equation_chain,
     _Format,
     escape_latex,
     escape_markdown,
@@ -41,6 +45,18 @@ from .notes.view import (  # noqa: F401  (re-exported: the view model and the fo
 )
 from .outputs import check_writable, write_atomic
 from .templating import environment, template_dir
+
+
+class _Notes(Notes):
+    """The notes' shared context with the network section's definitions of the loss and the activations.
+
+    What the notes of recurrent networks (render_recurrent.py) build on: their
+    own sections, the same prose, notes, reasons, equation blocks and definitions.
+    """
+
+    loss_definition = NetworkSection.loss_definition
+    _indexable = NetworkSection._indexable
+    activation_definitions = NetworkSection.activation_definitions
 
 
 # ==========================================================================
@@ -63,7 +79,7 @@ def _render(template: str, **context) -> str:
 
 def document(derivation, fmt: str = "tex", values=None, learning_rate=None, **options) -> Document:
     """The view model of the notes (what the templates receive); ``options``: see ``NoteOptions``."""
-    return _sections.build(_Notes(derivation, _Format(fmt), values, learning_rate, NoteOptions.from_keywords(options)))
+    return _sections.build(Notes(derivation, _Format(fmt), values, learning_rate, NoteOptions.from_keywords(options)))
 
 
 def latex(derivation, standalone: bool = False, values=None, learning_rate=None, jupyter: bool = False, **options) -> str:
@@ -94,7 +110,7 @@ KATEX_SPELLINGS = ((r"\mathbb{1}", r"\mathrm{1\kern-0.25em l}"),)
 
 def _jupyter_equations(derivation) -> list:
     """Every numbered equation in its final form (the notebook's compact view)."""
-    notes = _Notes(derivation, _Format("tex"))
+    notes = Notes(derivation, _Format("tex"))
     lines = []
     for s in derivation.steps:
         rel = r"\leftarrow" if s.kind == "update" else "="
@@ -119,9 +135,9 @@ def write_notes(derivation, directory, stem: str, values=None, learning_rate=Non
     if not directory.is_dir():
         raise SympropError(f"cannot write notes into {directory}: it is not a directory")
     tex_path, md_path = directory / f"{stem}.tex", directory / f"{stem}.md"
-    outputs = [
-        (tex_path, latex(derivation, standalone=True, values=values, learning_rate=learning_rate, **options)),
-        (md_path, markdown(derivation, values=values, learning_rate=learning_rate, **options)),
+    outputs = [  # the derivation's own views: a recurrent derivation renders its notes differently
+        (tex_path, derivation.latex(standalone=True, values=values, learning_rate=learning_rate, **options)),
+        (md_path, derivation.markdown(values=values, learning_rate=learning_rate, **options)),
     ]
     make_pdf = shutil.which("pdflatex") is not None if pdf is None else pdf
     for path, _ in outputs:
@@ -134,11 +150,13 @@ def write_notes(derivation, directory, stem: str, values=None, learning_rate=Non
     return written
 
 
-def notes_main(net, script: str, values=None, learning_rate=None, argv=None, stem=None, **options) -> list:
+def notes_main(net, script: str, values=None, learning_rate=None, argv=None, stem=None, extra=None, code: bool = False,
+               **options) -> list:
     """The command line of an example script: ``python examples/x.py [--outdir DIR] [--force]``.
 
-    Writes ``<stem>.tex``, ``.md`` and ``.pdf`` (stem: the script's name) into examples/out;
-    ``options`` are the notes' options (``NoteOptions``).
+    Writes ``<stem>.tex``, ``.md`` and ``.pdf`` (stem: the script's name) into examples/out,
+    and ``extra`` files, {file name: function(derivation) -> text}; ``code=True`` adds the
+    training module ``<stem>_train.py``; ``options`` are the notes' options (``NoteOptions``).
     """
     import argparse
     import sys
@@ -151,7 +169,15 @@ def notes_main(net, script: str, values=None, learning_rate=None, argv=None, ste
     try:
         outdir = Path(args.outdir)
         outdir.mkdir(parents=True, exist_ok=True)
-        written = write_notes(net.derive(), outdir, stem, values, learning_rate, force=args.force, **options)
+        derivation = net.derive()
+        extra = dict(extra or {})
+        if code:
+            extra[f"{stem}_train.py"] = lambda d: d.numpy()
+        files = [(outdir / name, make(derivation)) for name, make in extra.items()]
+        for path, _ in files:
+            check_writable(path, args.force)
+        written = write_notes(derivation, outdir, stem, values, learning_rate, force=args.force, **options)
+        written += [write_atomic(path, text, args.force) for path, text in files]
     except SympropError as exc:
         print(f"{stem}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

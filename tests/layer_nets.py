@@ -115,6 +115,72 @@ def transformer_block(blocks=1, d=4, tokens=5, hidden=6):
     return symprop.Network(loss, params=params, inputs=[X], targets=[Y], name=f"{blocks}-block transformer")
 
 
+def cnn(pool="max"):
+    """conv -> ReLU -> pool -> conv -> ReLU -> pool -> dense -> softmax cross-entropy on 1 x 8 x 8 images."""
+    X = symprop.image("X", 1, 8, 8)
+    K1, b1 = symprop.kernel("K1", 3, 1, 3), sp.MatrixSymbol("b1", 3, 1)
+    K2, b2 = symprop.kernel("K2", 4, 3, 3), sp.MatrixSymbol("b2", 4, 1)
+    W3, b3, y = sp.MatrixSymbol("W3", 5, 16), sp.MatrixSymbol("b3", 5, 1), sp.MatrixSymbol("y", 5, 1)
+    pooling = symprop.max_pool2d if pool == "max" else symprop.avg_pool2d
+    p1 = pooling(symprop.relu(symprop.conv2d(X, K1, b1, padding="same")), 2)
+    p2 = pooling(symprop.relu(symprop.conv2d(p1, K2, b2, padding="same")), 2)
+    loss = symprop.cross_entropy(symprop.softmax(W3 * symprop.flatten(p2) + b3), y)
+    return symprop.Network(loss, params=[K1, b1, K2, b2, W3, b3], inputs=[X], targets=[y], name=f"cnn ({pool} pooling)")
+
+
+def conv_random(seed: int):
+    """One convolution of random channels, size, kernel, stride and padding, then an activation, a pool or not, and a dense read-out."""
+    rng = np.random.default_rng(seed)
+    while True:
+        c, o = (int(v) for v in rng.integers(1, 4, size=2))
+        h, w = (int(v) for v in rng.integers(3, 8, size=2))
+        k = int(rng.choice([1, 2, 3]))
+        stride = int(rng.choice([1, 2]))
+        padding = rng.choice(["valid", "same", 1])
+        padding = int(padding) if padding == "1" else str(padding)
+        if padding == "same" and (stride != 1 or k % 2 == 0):
+            continue
+        p = {"valid": 0, "same": (k - 1) // 2}.get(padding, padding) if isinstance(padding, str) else padding
+        if k > min(h, w) + 2 * p or (h + 2 * p - k) % stride or (w + 2 * p - k) % stride:
+            continue
+        break
+    X = symprop.image("X", c, h, w)
+    K, b = symprop.kernel("K", o, c, k), sp.MatrixSymbol("b", o, 1)
+    act = [symprop.relu, symprop.tanh, symprop.sigmoid, symprop.gelu][seed % 4]
+    z = act(symprop.conv2d(X, K, b, stride=stride, padding=padding))
+    ho, wo = (h + 2 * p - k) // stride + 1, (w + 2 * p - k) // stride + 1
+    if seed % 2 and ho >= 2 and wo >= 2 and ho % 2 == 0 and wo % 2 == 0:
+        z = symprop.max_pool2d(z, 2)
+        ho, wo = ho // 2, wo // 2
+    V, y = sp.MatrixSymbol("V", 2, o * ho * wo), sp.MatrixSymbol("y", 2, 1)
+    loss = symprop.mse(V * symprop.flatten(z), y)
+    return symprop.Network(loss, params=[K, b, V], inputs=[X], targets=[y], name=f"conv {seed}")
+
+
+def conv1d_sequence():
+    X = sp.MatrixSymbol("X", 2, 7)  # 2 channels, a sequence of 7
+    K, b = symprop.kernel("K", 3, 2, (3,)), sp.MatrixSymbol("b", 3, 1)
+    V, y = sp.MatrixSymbol("V", 1, 3 * 7), sp.MatrixSymbol("y", 1, 1)
+    h = symprop.relu(symprop.conv1d(X, K, b, padding="same"))
+    return symprop.Network(symprop.mse(V * symprop.flatten(h), y), params=[K, b, V], inputs=[X], targets=[y], name="conv1d")
+
+
+def dropout_mlp():
+    x, y, M = sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("y", 2, 1), sp.MatrixSymbol("M", 4, 1)
+    W1, b1, W2, b2 = sp.MatrixSymbol("W1", 4, 3), sp.MatrixSymbol("b1", 4, 1), sp.MatrixSymbol("W2", 2, 4), sp.MatrixSymbol("b2", 2, 1)
+    a1 = symprop.dropout(symprop.tanh(W1 * x + b1), M, keep=0.75)
+    loss = symprop.cross_entropy(symprop.softmax(W2 * a1 + b2), y)
+    return symprop.Network(loss, params=[W1, b1, W2, b2], inputs=[x, M], targets=[y], name="dropout mlp")
+
+
+def dropout_cnn():
+    X = symprop.image("X", 1, 4, 4)
+    K, b, M = symprop.kernel("K", 2, 1, 3), sp.MatrixSymbol("b", 2, 1), sp.MatrixSymbol("M", 2, 16)
+    V, y = sp.MatrixSymbol("V", 1, 32), sp.MatrixSymbol("y", 1, 1)
+    h = symprop.dropout(symprop.relu(symprop.conv2d(X, K, b, padding="same")), M, keep=0.5)
+    return symprop.Network(symprop.mse(V * symprop.flatten(h), y), params=[K, b, V], inputs=[X, M], targets=[y], name="dropout cnn")
+
+
 def table() -> dict:
     nets = {
         "bn_mlp": bn_mlp(),
@@ -128,7 +194,14 @@ def table() -> dict:
         "attention": attention(),
         "attention_masked": attention(masked=True),
         "transformer_block": transformer_block(),
+        "cnn_max": cnn("max"),
+        "cnn_avg": cnn("avg"),
+        "conv1d": conv1d_sequence(),
+        "dropout_mlp": dropout_mlp(),
+        "dropout_cnn": dropout_cnn(),
     }
+    for seed in range(8):
+        nets[f"conv_random{seed}"] = conv_random(seed)
     losses = sorted(ops.LOSSES)
     for i, name in enumerate(sorted(ops.activations())):
         nets[f"bn_{name}"] = bn_mlp(activation=ops.FUNCTIONS[name], loss=ops.LOSSES[losses[i % len(losses)]])
@@ -148,6 +221,11 @@ def data_for(net, m: int, rng) -> dict:
     for sym in net.inputs + net.targets:
         rows, cols = sym.shape
         shape = (m, int(rows)) if (net.batch is not None or cols == 1) else (m, int(rows), int(cols))
+        if getattr(sym, "dims", None) is not None:
+            shape = (m, *sym.dims)  # images as PyTorch takes them
+        if "dropout" in net.hints.get(sym, {}):
+            data[sym.name] = (rng.random(shape) < float(net.hints[sym]["dropout"])).astype(float)
+            continue
         if sym.name == "Mask":
             data[sym.name] = np.broadcast_to(symprop.causal_mask(int(rows)), (m, int(rows), int(cols))).copy()
             continue
@@ -182,7 +260,7 @@ def evaluate_batch(derivation, params: dict, data: dict) -> dict:
         values = {symbols[k]: v for k, v in params.items()}
         for k, v in data.items():
             row = np.asarray(v[i])
-            values[symbols[k]] = row.reshape(-1, 1) if row.ndim == 1 else row
+            values[symbols[k]] = row.reshape(-1, 1) if row.ndim == 1 else row  # an image (C, H, W) as given
         out = derivation.evaluate(values)
         total["L"] += out["L"] / m
         for p in net.params:

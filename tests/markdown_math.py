@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 
-KATEX_COMMANDS = frozenset("""
-    alpha beta gamma Gamma delta Delta epsilon varepsilon eta theta lambda mu pi sigma Sigma tau phi Phi psi omega
+GREEK = """alpha beta gamma Gamma delta Delta epsilon varepsilon zeta eta theta Theta vartheta iota kappa lambda Lambda mu nu
+    xi Xi pi Pi rho varrho sigma Sigma tau upsilon phi Phi varphi chi psi Psi omega Omega"""
+KATEX_COMMANDS = frozenset(GREEK.split()) | frozenset("""
     frac sqrt partial nabla sum prod log exp sin cos tan sinh cosh tanh arctan max min
     left right big Big begin end text mathrm mathbf mathbb mathcal operatorname hat bar tilde
     top odot oslash otimes cdot times cdots ldots dots le ge ne approx to leftarrow rightarrow in infty

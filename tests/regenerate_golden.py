@@ -116,6 +116,7 @@ CASES = {
     "ten_classes": (ten_classes, seeded_values(ten_classes), 0.1),
     "custom_activation": (custom_activation, seeded_values(custom_activation), 0.1),
     "deep_sigmoid_vs_relu": (deep_sigmoid, deep_example_values(), 0.1, {"compare": deep_relu()}),
+    "rnn": (examples.rnn, examples.RNN_VALUES, 0.1),
 }
 
 

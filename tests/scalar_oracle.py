@@ -77,7 +77,7 @@ def explicit(expr, env: dict, memo=None):
             out = sp.Matrix.hstack(*[ops.softmax_explicit(arg[:, j]) for j in range(arg.cols)])
         else:
             out = sp.Matrix.vstack(*[ops.softmax_explicit(arg[i, :].T).T for i in range(arg.rows)])
-    elif isinstance(expr, (ops.Named, ops.Init)):
+    elif isinstance(expr, (ops.Named, ops.Hint)):
         out = explicit(expr.args[0], env, memo)
     elif isinstance(expr, ops.Masked):
         scores, mask = explicit(expr.scores, env, memo), explicit(expr.mask, env, memo)
@@ -87,6 +87,13 @@ def explicit(expr, env: dict, memo=None):
                 out[i, j] = sp.Piecewise((scores[i, j], mask[i, j] > 0), (-sp.oo, True))
     elif isinstance(expr, ops.Constant):
         out = expr.value
+    elif isinstance(expr, ops.Conv):
+        out = _explicit_conv(explicit(expr.kernels, env, memo), explicit(expr.input, env, memo), expr.geometry)
+    elif isinstance(expr, ops.Pool):
+        out = _explicit_pool(explicit(expr.input, env, memo), expr.kind, expr.geometry)
+    elif isinstance(expr, ops.Flatten):
+        inner = explicit(expr.args[0], env, memo)
+        out = sp.Matrix([inner[i, j] for i in range(inner.rows) for j in range(inner.cols)])
     elif isinstance(expr, ops.LossExpr):
         out = expr.rule.explicit(explicit(expr.prediction, env, memo), explicit(expr.target, env, memo))
     elif isinstance(expr, sp.Trace):
@@ -105,6 +112,34 @@ def explicit(expr, env: dict, memo=None):
         out = out[0, 0]
     memo[expr] = out
     return out
+
+
+def _explicit_conv(k, x, geometry):
+    """Z[o, (y, x)] = sum_c sum_ij K[o, c, i, j] Xpad[c, y s + i, x s + j], entry by entry."""
+    c, h, w, o, kh, kw, stride, ph, pw = geometry
+    ho, wo = (h + 2 * ph - kh) // stride + 1, (w + 2 * pw - kw) // stride + 1
+
+    def pixel(ch, row, col):
+        row, col = row - ph, col - pw
+        return x[ch, row * w + col] if 0 <= row < h and 0 <= col < w else 0
+
+    return sp.Matrix(o, ho * wo, lambda oc, pos: sp.Add(*[
+        k[oc, (ch * kh + i) * kw + j] * pixel(ch, (pos // wo) * stride + i, (pos % wo) * stride + j)
+        for ch in range(c) for i in range(kh) for j in range(kw)
+    ]))
+
+
+def _explicit_pool(x, kind, geometry):
+    c, h, w, kh, kw, stride = geometry
+    ho, wo = (h - kh) // stride + 1, (w - kw) // stride + 1
+
+    def window(ch, pos):
+        r, q = (pos // wo) * stride, (pos % wo) * stride
+        return [x[ch, (r + i) * w + q + j] for i in range(kh) for j in range(kw)]
+
+    if kind == "max":
+        return sp.Matrix(c, ho * wo, lambda ch, pos: sp.Max(*window(ch, pos)))
+    return sp.Matrix(c, ho * wo, lambda ch, pos: sp.Add(*window(ch, pos)) / (kh * kw))
 
 
 def explicit_loss(net):

@@ -64,3 +64,14 @@ def test_python_dash_m(model):
     )
     assert run.returncode == 0, run.stderr
     assert "CORRECT" in run.stdout
+
+
+def test_conventions_on_the_command_line(model, capsys):
+    # Nielsen numbers the input as layer 1: delta^3 is the output's delta, a^2 the hidden activation
+    assert main(["check", model, "--param", "W2", "--formula", r"\delta^3 (a^2)^T", "--layers", "nielsen"]) == 0
+    assert main(["check", model, "--param", "W2", "--formula", r"\delta^2 (a^1)^T", "--layers", "-1"]) == 1
+    assert main(["check", model, "--param", "W2", "--formula", "A1.T @ Delta2 / m", "--rows"]) == 0
+    capsys.readouterr()
+    assert main(["check", model, "--param", "W2", "--formula", r"\delta^3 (a^2)^T"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "there is no delta3" in err and "\n" not in err

@@ -108,7 +108,7 @@ def test_to_sympy_builds_the_network_symbols():
 
 @pytest.mark.parametrize("source, message", [
     ("delta1 @ q", "unknown name 'q'"),
-    (r"W^{[7]}", r"unknown name 'W\^\[7\]'"),
+    (r"W^{[7]}", r"there is no W7: this network's weights are W1, W2"),
     (r"W^{[l]}", "write the layer's number"),
     ("", "empty"),
     ("delta1 @", "ends too early"),

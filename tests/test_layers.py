@@ -195,6 +195,28 @@ BAD = {
                                             sp.MatrixSymbol("Y", 2, layer_nets.M)), params=[sp.MatrixSymbol("W", 2, 3)],
                                 inputs=[sp.MatrixSymbol("X", 3, layer_nets.M)], targets=[sp.MatrixSymbol("Y", 2, layer_nets.M)]),
         symprop.ShapeError, ["'X'", "batch=m"]),
+    "kernel larger than the image": (
+        lambda: symprop.conv2d(symprop.image("X", 1, 3, 3), symprop.kernel("K", 2, 1, 5)), symprop.ShapeError,
+        ["kernel (5x5)", "larger"]),
+    "stride that does not fit": (
+        lambda: symprop.conv2d(symprop.image("X", 1, 6, 6), symprop.kernel("K", 2, 1, 3), stride=2), symprop.ShapeError,
+        ["stride 2", "6 + 2x0 - 3", "multiple of 2"]),
+    "same padding with an even kernel": (
+        lambda: symprop.conv2d(symprop.image("X", 1, 6, 6), symprop.kernel("K", 2, 1, 2), padding="same"), symprop.ShapeError,
+        ["same", "odd"]),
+    "kernel channels that do not match": (
+        lambda: symprop.conv2d(symprop.image("X", 3, 6, 6), symprop.kernel("K", 2, 1, 3)), symprop.ShapeError,
+        ["'K'", "1 input channels", "has 3"]),
+    "kernel declared as a plain matrix": (
+        lambda: symprop.conv2d(symprop.image("X", 1, 6, 6), sp.MatrixSymbol("K", 2, 9)), symprop.ShapeError, ["symprop.kernel"]),
+    "pool windows that do not tile": (
+        lambda: symprop.max_pool2d(symprop.image("X", 1, 5, 5), 2), symprop.ShapeError, ["windows of 2", "5"]),
+    "dropout mask of the wrong shape": (
+        lambda: symprop.dropout(sp.MatrixSymbol("a", 4, 1), sp.MatrixSymbol("M", 3, 1), 0.5), symprop.ShapeError,
+        ["'M'", "(3, 1)", "4x1"]),
+    "dropout keep probability out of range": (
+        lambda: symprop.dropout(sp.MatrixSymbol("a", 4, 1), sp.MatrixSymbol("M", 4, 1), 1.5), symprop.DeclarationError,
+        ["(0, 1]"]),
     "bad epsilon": (lambda: symprop.batch_norm(sp.MatrixSymbol("Z", 4, 6), epsilon=-1), symprop.DeclarationError, ["epsilon"]),
 }
 

@@ -88,8 +88,19 @@ class TorchOracle:
             return env[e]
         if isinstance(e, ops.Named) and e.closed_form.startswith("standardize"):
             return self._standardize(e, ev)
-        if isinstance(e, (ops.Named, ops.Init)):
+        if isinstance(e, (ops.Named, ops.Hint)):
             return ev(e.args[0])
+        if isinstance(e, ops.Conv):  # torch's own convolution, on the image and kernel tensors
+            c, h, w, o, kh, kw, stride, ph, pw = e.geometry
+            x = ev(e.input).reshape(1, c, h, w)
+            k = ev(e.kernels).reshape(o, c, kh, kw)
+            return torch.nn.functional.conv2d(x, k, stride=stride, padding=(ph, pw)).reshape(o, -1)
+        if isinstance(e, ops.Pool):
+            c, h, w, kh, kw, stride = e.geometry
+            pool = torch.nn.functional.max_pool2d if e.kind == "max" else torch.nn.functional.avg_pool2d
+            return pool(ev(e.input).reshape(1, c, h, w), (kh, kw), stride=stride).reshape(c, -1)
+        if isinstance(e, ops.Flatten):
+            return ev(e.args[0]).reshape(-1, 1)
         if isinstance(e, ops.Masked):
             return ev(e.scores).masked_fill(ev(e.mask) <= 0, float("-inf"))
         if isinstance(e, sp.OneMatrix):
@@ -192,7 +203,9 @@ class TorchOracle:
         env = {}
         for s in self.net.inputs + self.net.targets:
             row = data[s.name][i]
-            if isinstance(s, sp.MatrixSymbol) and s.shape[1] != 1:
+            if getattr(s, "dims", None) is not None:
+                env[s] = row.reshape(int(s.shape[0]), int(s.shape[1]))  # an image (C, H, W): channels x pixels
+            elif isinstance(s, sp.MatrixSymbol) and s.shape[1] != 1:
                 env[s] = row  # an example that is a matrix (a sequence)
             elif isinstance(s, sp.MatrixSymbol):
                 env[s] = row.reshape(-1, 1)
@@ -233,3 +246,119 @@ class TorchOracle:
         for p, g in zip(tp, grads):
             out[p.name] = np.zeros(np.shape(params[p.name])) if g is None else g.detach().numpy()
         return float(mean.detach()), out
+
+
+# ==========================================================================
+# Recurrent networks
+# ==========================================================================
+
+
+def _stacked(params, names):
+    return np.vstack([np.asarray(params[n], dtype=np.float64) for n in names])
+
+
+def torch_builtin_recurrent(torch, kind, params, x, y, loss_at, loss, activation="tanh"):
+    """Loss and gradients of symprop.rnn/gru/lstm by torch's own modules (nn.RNN, nn.GRUCell, nn.LSTM).
+
+    ``x``: (m, T, n) batch-first; ``y``: (m, T, k) or, for loss_at="last", (m, k).
+    Torch's two biases per gate are given as (symprop's bias, 0), except the GRU's
+    b_hn, which sits inside r * (W_n h + b_hn).  The output layer and the loss are
+    written with torch functions; the loss is the batch mean of sum_t L_t (or L_T).
+    """
+    F = torch.nn.functional
+    nx, m, T = x.shape[2], x.shape[0], x.shape[1]
+    tx = torch.tensor(np.asarray(x, dtype=np.float64))
+    if kind == "rnn":
+        nh = params["W"].shape[0]
+        module = torch.nn.RNN(nx, nh, nonlinearity=activation, batch_first=True)
+        weights = {"weight_ih_l0": params["U"], "weight_hh_l0": params["W"], "bias_ih_l0": params["b"][:, 0],
+                   "bias_hh_l0": 0 * params["b"][:, 0]}
+        out_names = ("V", "c")
+    elif kind == "gru":
+        nh = params["W_r"].shape[0]
+        module = torch.nn.GRUCell(nx, nh)
+        zero = np.zeros(nh)
+        weights = {"weight_ih": _stacked(params, ["U_r", "U_u", "U_n"]), "weight_hh": _stacked(params, ["W_r", "W_u", "W_n"]),
+                   "bias_ih": _stacked(params, ["b_r", "b_u", "b_n"])[:, 0],
+                   "bias_hh": np.concatenate([zero, zero, np.asarray(params["b_hn"])[:, 0]])}
+        out_names = ("V", "c")
+    else:
+        nh = params["W_i"].shape[0]
+        module = torch.nn.LSTM(nx, nh, batch_first=True)
+        weights = {"weight_ih_l0": _stacked(params, ["U_i", "U_f", "U_g", "U_o"]),
+                   "weight_hh_l0": _stacked(params, ["W_i", "W_f", "W_g", "W_o"]),
+                   "bias_ih_l0": _stacked(params, ["b_i", "b_f", "b_g", "b_o"])[:, 0], "bias_hh_l0": np.zeros(4 * nh)}
+        out_names = ("V", "c_y")
+    module = module.to(torch.float64)
+    with torch.no_grad():
+        for name, value in weights.items():
+            getattr(module, name).copy_(torch.tensor(np.asarray(value, dtype=np.float64)))
+    V = torch.tensor(np.asarray(params[out_names[0]], dtype=np.float64), requires_grad=True)
+    c = torch.tensor(np.asarray(params[out_names[1]], dtype=np.float64)[:, 0], requires_grad=True)
+    if kind == "gru":
+        h = torch.zeros(m, nh, dtype=torch.float64)
+        states = []
+        for t in range(T):
+            h = module(tx[:, t], h)
+            states.append(h)
+        hs = torch.stack(states, dim=1)
+    else:
+        hs, _ = module(tx)
+    scores = hs @ V.T + c
+    ty = torch.tensor(np.asarray(y, dtype=np.float64))
+    if loss_at == "last":
+        scores = scores[:, -1]
+    if loss == "cross_entropy":
+        per = -(ty * torch.log_softmax(scores, dim=-1)).sum(-1)
+    elif loss == "binary_cross_entropy":
+        per = F.binary_cross_entropy(torch.sigmoid(scores), ty, reduction="none").mean(-1)
+    else:
+        per = ((scores - ty) ** 2).mean(-1)
+    value = per.reshape(m, -1).sum(1).mean()
+    leaves = dict(module.named_parameters())
+    names = list(leaves) + ["V", "c"]
+    grads = torch.autograd.grad(value, list(leaves.values()) + [V, c])
+    g = {n: t.detach().numpy() for n, t in zip(names, grads)}
+    out = {out_names[0]: g["V"], out_names[1]: g["c"][:, None]}
+    if kind == "rnn":
+        out.update(W=g["weight_hh_l0"], U=g["weight_ih_l0"], b=g["bias_ih_l0"][:, None])
+    elif kind == "gru":
+        for j, k in enumerate("run"):
+            out[f"U_{k}"] = g["weight_ih"][j * nh:(j + 1) * nh]
+            out[f"W_{k}"] = g["weight_hh"][j * nh:(j + 1) * nh]
+            out[f"b_{k}"] = g["bias_ih"][j * nh:(j + 1) * nh, None]
+        out["b_hn"] = g["bias_hh"][2 * nh:, None]
+    else:
+        for j, k in enumerate("ifgo"):
+            out[f"U_{k}"] = g["weight_ih_l0"][j * nh:(j + 1) * nh]
+            out[f"W_{k}"] = g["weight_hh_l0"][j * nh:(j + 1) * nh]
+            out[f"b_{k}"] = g["bias_ih_l0"][j * nh:(j + 1) * nh, None]
+    return float(value.detach()), out
+
+
+class RecurrentTorchOracle(TorchOracle):
+    """Any declared cell, unrolled with torch: the declared next states and step loss, walked per example."""
+
+    def loss_and_gradients(self, params: dict, data: dict):
+        torch, net = self.torch, self.net
+        tp = {p: torch.tensor(np.asarray(params[p.name], dtype=np.float64), requires_grad=True) for p in net.params}
+        m = len(data[net.inputs[0].name])
+        total = 0.0
+        for i in range(m):
+            state = {s: torch.zeros(*s.shape, dtype=torch.float64) for s in net.state_symbols}
+            for t in range(net.T):
+                env = dict(tp)
+                env.update(state)
+                for s in net.inputs:
+                    env[s] = torch.tensor(np.asarray(data[s.name][i][t], dtype=np.float64)).reshape(-1, 1)
+                for s in net.targets:
+                    value = data[s.name][i] if net.loss_at == "last" else data[s.name][i][t]
+                    env[s] = torch.tensor(np.asarray(value, dtype=np.float64)).reshape(-1, 1)
+                memo = {}
+                if net.loss_at == "every" or t == net.T - 1:
+                    total = total + self._eval(net.loss, env, memo).sum()
+                state = {prev: self._eval(new, env, memo) for prev, new in net.states}
+        mean = total / m
+        grads = torch.autograd.grad(mean, list(tp.values()), allow_unused=True)
+        return float(mean.detach()), {p.name: (np.zeros(np.shape(params[p.name])) if g is None else g.detach().numpy())
+                                      for p, g in zip(tp, grads)}

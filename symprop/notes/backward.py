@@ -157,6 +157,16 @@ class BackwardSection(SectionBuilder):
                     "Note: ", Math(_prime(rule, z)), " is ", Math(rf"{rule.latex}'"), " applied to each entry of ", Math(z),
                     "; it is written so from here on.",
                 ))
+        elif act_node.shape[1] != 1 or getattr(act_node.definition, "axis", 0):
+            # softmax of a matrix: every column (or row) on its own
+            along = "row" if act_node.definition.axis else "column"
+            jacobian = rule.latex_jacobian.format(s="p", s_T=r"p^{\top}")
+            blocks.append(self.p(
+                "The error signal at ", Math(z), ". Softmax normalises each ", along, " of ", Math(z),
+                " on its own, so each ", along, " of ", Math(self.tex(s.symbol)), " is the symmetric Jacobian of that ",
+                along, ", ", Math(rf"J = {jacobian}"), " with ", Math("p"), " the ", along, " of ", Math(a),
+                ", times the same ", along, " of ", Math(self.adjoint_of(act_node.name)), "; for all of them at once:",
+            ))
         else:  # softmax: the entries are coupled, the Jacobian is a full matrix
             jacobian = rule.latex_jacobian.format(s=a, s_T=self.tex(sp.Transpose(act_node.symbol)))
             blocks.append(self.p(
@@ -222,16 +232,17 @@ class BackwardSection(SectionBuilder):
             act_node = self._activation_node(s)
             if act_node is not None:
                 rule = ops.activation_rule(act_node.activation)
-                dz = self.adjoint_of(s.of)
+                # delta = dL/dz = ...; a value named d<z> is itself dL/dz: written once
+                dz = self.adjoint_of(s.of) + " = " if self.adjoint_of(s.of) != self.tex(s.symbol) else ""
                 if self.scalar:
                     chain = rf"{self.tex(s.contributions[0].upstream)} \cdot {self.partial(act_node.name, s.of)}"
-                    return rf"{dz} = {chain}", r"\text{chain rule}", "local derivative written out"
+                    return rf"{dz}{chain}", r"\text{chain rule}", "local derivative written out"
                 if isinstance(rule, ops.ScalarFunction):
                     f_prime = _prime(rule, self.name(s.of)) if rule.latex else "1"
                     chain = rf"{self.tex(s.contributions[0].upstream)} \odot {f_prime}"
-                    return rf"{dz} = {chain}", r"\text{chain rule}", "derivative written out"
+                    return rf"{dz}{chain}", r"\text{chain rule}", "derivative written out"
                 chain = rf"J^{{\top}} {self.tex(s.contributions[0].upstream)}"
-                return rf"{dz} = {chain}", r"\text{chain rule}", "product with the Jacobian"
+                return rf"{dz}{chain}", r"\text{chain rule}", "product with the Jacobian"
         if self.scalar and s.contributions and not (
             len(s.contributions) == 1 and s.contributions[0].consumer == self.net.loss_node.name
         ):

@@ -260,8 +260,10 @@ class Notes:
         for s in self.steps:
             if s.key in self.values:
                 value = self.values[s.key]
-                if isinstance(s.symbol, sp.MatrixSymbol):
+                if isinstance(s.symbol, sp.MatrixSymbol) and all(d.is_Integer for d in s.symbol.shape):
                     value = np.asarray(value, dtype=float).reshape(tuple(int(d) for d in s.symbol.shape))
+                elif isinstance(s.symbol, sp.MatrixSymbol):  # n x m over a batch: the shape the values have
+                    value = np.asarray(value, dtype=float).reshape(int(s.symbol.shape[0]), -1)
                 ns[s.name] = value
         ns["eta"] = self.learning_rate
         # NumPy scalars, not Python floats: 1/0 is inf (under errstate), never a ZeroDivisionError

@@ -45,6 +45,10 @@ def dense_layers(notes) -> dict:
 
 
 def _dense_layers(notes) -> dict:
+    from ..batch import columns_per_example
+
+    if notes.net.batch is not None or not columns_per_example(notes.net):
+        return {}  # a batch-level network or one of matrix examples: the recurrence BP1-BP4 is about columns
     params = set(notes.net.params)
     values = {n.symbol for n in notes.net.nodes} | set(notes.net.inputs)
     deltas = {s.of: s for s in notes.steps if s.kind == "adjoint" and s.role == "pre-activation"}

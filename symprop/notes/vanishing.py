@@ -15,7 +15,7 @@ import numpy as np
 
 from .context import SectionBuilder
 from .structure import dense_layers
-from .view import Block, Math, Plot, Section, format_number
+from .view import Block, Math, Plot, Section, Series, escape_latex, format_number
 
 MIN_LAYERS = 3  # fewer layers show no trend
 VANISHING, EXPLODING = 0.1, 10.0  # ||delta^[1]|| / ||delta^[L]|| beyond these names the effect
@@ -47,7 +47,7 @@ class VanishingSection(SectionBuilder):
             " and then, entry by entry, by ", Math(rf"f'\left({self.layered('z', 'l')}\right)"), " (BP2), so its size is "
             "a product of one factor per layer:",
         ), self.norm_table(series, layers)]
-        blocks.append(Block("plot", plot=self.plot(series, layers)))
+        blocks.append(Block("plot", graph=self.plot(series, layers)))
         blocks.append(self.p(*self.verdict(series, layers)))
         blocks.append(self.remedies())
         return [Section("Vanishing and exploding gradients", 1, tuple(blocks))]
@@ -100,11 +100,13 @@ class VanishingSection(SectionBuilder):
         y_step = max(1, (high - low) // 6 + (1 if (high - low) % 6 else 0))
         y_ticks = tuple((y(k), rf"10^{{{k}}}") for k in range(low, high + 1, y_step))
         lines = []
-        for i, ((label, norms), colour) in enumerate(zip(series, COLOURS)):
-            points = tuple((x(layer), y(math.log10(max(norms[layer], 1e-300)))) for layer in layers)
-            lines.append((self.fmt.escape(label), colour, points, (round(i * PLOT_WIDTH * 0.6, 3), -1.1)))  # legends in a row below
+        for (label, norms), colour in zip(series, COLOURS):
+            logs = tuple(round(math.log10(max(norms[layer], 1e-300)), 3) for layer in layers)
+            lines.append(Series(rf"\text{{{escape_latex(label)}}}", label, colour,
+                                tuple((x(layer), y(log)) for layer, log in zip(layers, logs)), logs))
         delta = self.layered(r"\delta", "l")
-        return Plot(PLOT_WIDTH, PLOT_HEIGHT, x_ticks, y_ticks, "l", rf"\lVert {delta}\rVert \text{{ (log scale)}}", tuple(lines))
+        return Plot(PLOT_WIDTH, PLOT_HEIGHT, x_ticks, y_ticks, "l", rf"\lVert {delta}\rVert", tuple(lines),
+                    tuple(str(layer) for layer in layers), "log10 of the norm of delta")
 
     def verdict(self, series, layers) -> list:
         parts = []

@@ -178,26 +178,38 @@ class Block:
     equations: tuple = ()
     header: tuple = ()
     rows: tuple = ()
-    graph: object = None
+    graph: object = None  # graph: a graph.Graph; plot: a Plot
     inline_notes: bool = False  # equations: each note right after its line, not in a column
     items: tuple = ()  # list: one prose string per item
     blocks: tuple = ()  # box: the blocks inside the frame
-    plot: object = None  # plot: a Plot
     numbered: bool = False  # list: 1. 2. 3. rather than bullets
     columns: str = ""  # table: LaTeX column types (p{...} for prose that wraps); default one l per column
 
 
 @dataclass(frozen=True)
+class Series:
+    """One line of a Plot."""
+
+    label: str  # LaTeX
+    text: str  # plain text (Mermaid)
+    color: str
+    points: tuple  # (x cm, y cm) in the picture
+    values: tuple  # log10 of the plotted numbers (Mermaid)
+
+
+@dataclass(frozen=True)
 class Plot:
-    """A line plot laid out in Python (the templates only draw): coordinates in cm, ticks already printed."""
+    """A line plot on a log scale, laid out in Python in cm; the template only draws it (Block("plot", graph=plot))."""
 
     width: float
     height: float
-    x_ticks: tuple  # (position in cm, LaTeX label)
-    y_ticks: tuple
-    x_label: str  # LaTeX (math mode)
+    x_ticks: tuple  # (x cm, label)
+    y_ticks: tuple  # (y cm, LaTeX label)
+    x_label: str
     y_label: str
-    series: tuple  # (legend prose, TikZ colour, ((x cm, y cm), ...), (x cm, y cm) of its legend below the axis)
+    series: tuple
+    categories: tuple  # the x values (Mermaid)
+    y_text: str  # plain-text y label (Mermaid)
 
 
 @dataclass(frozen=True)

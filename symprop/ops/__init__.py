@@ -29,6 +29,8 @@ from .. import algebra as alg
 from ..algebra import T
 from ..errors import UnsupportedOperationError
 from . import attention as _attention
+from . import convolution as _convolution
+from . import dropout as _dropout
 from . import losses as _losses
 from . import markers as _markers
 from . import normalization as _normalization
@@ -51,21 +53,39 @@ from .activations import (
     swish,
     tanh,
 )
-from .base import FUNCTIONS, IDENTIFIER, LOSSES, OP_NAMES, OUT, P, Q, U, register
+from .base import FUNCTIONS, IDENTIFIER, LOSSES, NUMPY_HELPERS, OP_NAMES, OUT, P, Q, U, register
 from .base import undefined_message as _undefined_message
-from .markers import CLOSED_FORMS, Constant, Init, Named, constant, is_constant
+from .markers import CLOSED_FORMS, Constant, Hint, Init, Named, constant, is_constant
 from .markers import name as name_value
 from .normalization import ClosedForm, batch_norm, layer_norm, standardize
 from .reductions import broadcast, center, divide, mean, ones, sqrt, var
 from .reductions import sum as sum_along
 from .attention import Masked, attention, causal_mask, masked
+from .dropout import dropout
+from .convolution import (
+    Conv,
+    ConvInputGrad,
+    ConvKernelGrad,
+    Flatten,
+    Pool,
+    PoolGrad,
+    Unflatten,
+    avg_pool2d,
+    conv1d,
+    conv2d,
+    flatten,
+    image,
+    image_dims,
+    kernel,
+    max_pool2d,
+)
 from .losses import Assumption, Loss, LossExpr, binary_cross_entropy, cross_entropy, mse, register_loss
 from .scalar import ERF_SOURCE, ScalarFunction, ScalarFunctionBase, activation, activations, function_rule
 from .softmax import LOGSUMEXP_NUMPY, SOFTMAX_NUMPY, Softmax, softmax, softmax_explicit
 from .structural import UNSUPPORTED
 
 VJP_RULES: dict[type, Callable] = {}
-for _family in (_structural, _softmax, _losses, _markers, _reductions, _normalization, _attention):
+for _family in (_structural, _softmax, _losses, _markers, _reductions, _normalization, _attention, _convolution, _dropout):
     VJP_RULES.update(_family.RULES)
 
 LEAF_CLASSES = (sp.Symbol, sp.MatrixSymbol, sp.Number, sp.NumberSymbol, OneMatrix, sp.ZeroMatrix, sp.Identity)
@@ -147,7 +167,9 @@ __all__ = [
     "softmax", "softmax_explicit", "mse", "binary_cross_entropy", "cross_entropy",
     "rule_for", "vjp", "is_leaf", "is_activation_node", "activation_name", "activation_argument",
     "activation_rule", "is_loss_node", "_undefined_message",
-    "Named", "Init", "Constant", "constant", "is_constant", "name_value", "CLOSED_FORMS", "ClosedForm",
+    "Named", "Hint", "Init", "Constant", "constant", "is_constant", "name_value", "CLOSED_FORMS", "ClosedForm",
     "ones", "sum_along", "mean", "var", "broadcast", "center", "sqrt", "divide",
-    "batch_norm", "layer_norm", "standardize", "attention", "masked", "Masked", "causal_mask",
+    "batch_norm", "layer_norm", "standardize", "attention", "masked", "Masked", "causal_mask", "NUMPY_HELPERS",
+    "dropout", "image", "kernel", "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "image_dims",
+    "Conv", "ConvInputGrad", "ConvKernelGrad", "Pool", "PoolGrad", "Flatten", "Unflatten",
 ]

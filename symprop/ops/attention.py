@@ -31,7 +31,7 @@ from sympy import MatrixExpr, MatrixSymbol
 from .. import algebra as alg
 from ..errors import DeclarationError, ShapeError
 from .base import OP_NAMES, as_expr
-from .markers import Constant, Named
+from .markers import Constant, Hint, Named
 from .softmax import Softmax
 
 
@@ -76,6 +76,7 @@ def _vjp_masked(node, g):
 def masked(scores, mask):
     """The scores where ``mask`` is 1 and -infinity elsewhere (before a softmax)."""
     scores, mask = as_expr(scores, "masked"), as_expr(mask, "masked")
+    mask = mask.symbol if isinstance(mask, Hint) else mask
     if not isinstance(mask, MatrixSymbol):
         raise DeclarationError(f"the attention mask must be an input (a MatrixSymbol), got {sp.sstr(mask)}")
     if mask.shape != scores.shape:
@@ -83,7 +84,7 @@ def masked(scores, mask):
             f"the attention mask {mask.name!r} has shape {mask.shape} but the scores are {scores.shape[0]}x{scores.shape[1]} "
             "(one row per key, one column per query)"
         )
-    return Masked(scores, mask)
+    return Masked(scores, Hint(mask, "attention_mask", "given"))
 
 
 def attention(x, w_q, w_k, w_v, mask=None):

@@ -20,6 +20,9 @@ FUNCTIONS: dict = {}
 LOSSES: dict = {}
 # Names of the other ops (softmax, the normalisations, ...): no activation may take them.
 OP_NAMES: set = set()
+# NumPy helpers of the op families: name -> (source, names of the helpers it calls).
+# printing.helper_sources emits them into generated code and evaluate()'s namespace.
+NUMPY_HELPERS: dict = {}
 
 
 def name_taken(name: str) -> bool:
@@ -49,5 +52,5 @@ def undefined_message(functions) -> str:
     )
 
 
-__all__ = ["T", "U", "P", "Q", "OUT", "IDENTIFIER", "FUNCTIONS", "LOSSES", "OP_NAMES", "register", "as_expr",
+__all__ = ["T", "U", "P", "Q", "OUT", "IDENTIFIER", "FUNCTIONS", "LOSSES", "OP_NAMES", "NUMPY_HELPERS", "register", "as_expr",
            "undefined_message", "name_taken"]

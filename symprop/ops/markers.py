@@ -68,40 +68,53 @@ def _vjp_named(node, g):
     return [(node.expr, g)]
 
 
-class Init(MatrixExpr):
-    """A parameter, with how generated code should initialise it ("ones", "zeros").
+class Hint(MatrixExpr):
+    """A declared symbol, with something generated code must know about it.
 
-    Layer builders wrap the parameters they introduce (batch norm's gamma
-    starts at 1, beta at 0); ``Network`` records the hint and drops the marker.
+    ``Hint(gamma, "init", "ones")``: batch norm's gamma starts at 1;
+    ``Hint(M, "dropout", "0.8")``: M is a dropout mask kept with probability 0.8
+    (drawn by ``train``, all kept at inference); ``Hint(M, "attention_mask",
+    "causal")``.  ``Network`` records the hint (``network.hints``) and drops the
+    marker; its local derivative passes the adjoint through.
     """
 
-    def __new__(cls, param, how):
-        return MatrixExpr.__new__(cls, param, how if isinstance(how, Str) else Str(how))
+    def __new__(cls, symbol, key, value):
+        labels = [x if isinstance(x, Str) else Str(str(x)) for x in (key, value)]
+        return MatrixExpr.__new__(cls, symbol, *labels)
 
     @property
-    def param(self):
+    def symbol(self):
         return self.args[0]
 
     @property
-    def how(self) -> str:
+    def key(self) -> str:
         return self.args[1].name
 
     @property
+    def value(self) -> str:
+        return self.args[2].name
+
+    @property
     def shape(self):
-        return self.param.shape
+        return self.symbol.shape
 
     def _latex(self, printer):
-        return printer._print(self.param)
+        return printer._print(self.symbol)
 
     def _sympystr(self, printer):
-        return printer._print(self.param)
+        return printer._print(self.symbol)
 
     def doit(self, **hints):
         return self
 
 
-def _vjp_init(node, g):
-    return [(node.param, g)]
+def _vjp_hint(node, g):
+    return [(node.symbol, g)]
+
+
+def Init(param, how: str) -> Hint:  # noqa: N802 - reads as the marker it makes
+    """``param``, to be initialised to "ones" or "zeros" by generated code."""
+    return Hint(param, "init", how)
 
 
 def name(expr, base: str):
@@ -166,6 +179,6 @@ def is_constant(sym) -> bool:
 # families that build such regions (normalization.py).
 CLOSED_FORMS: dict[str, Callable] = {}
 
-RULES = {Named: _vjp_named, Init: _vjp_init}
+RULES = {Named: _vjp_named, Hint: _vjp_hint}
 
-__all__ = ["Named", "Init", "Constant", "constant", "name", "is_constant", "CLOSED_FORMS", "RULES"]
+__all__ = ["Named", "Hint", "Init", "Constant", "constant", "name", "is_constant", "CLOSED_FORMS", "RULES"]

@@ -109,7 +109,7 @@ class ScalarFunction:
     # 1[t > 0] (ReLU' = 1[a > 0]), so the pre-activation need not be kept.
     sign_preserving: bool = False
     description: str = ""
-    # Extra names hand-written formulas may use for it (formula.py also accepts
+    # Extra names hand-written formulas may use for it (symprop.formula also accepts
     # ``name`` and the word of ``latex``: sigma, tanh, ReLU, ...); a prime or
     # ``_prime`` after any of them means the derivative.
     aliases: tuple = ()
