@@ -14,7 +14,9 @@ import re
 GREEK = """alpha beta gamma Gamma delta Delta epsilon varepsilon zeta eta theta Theta vartheta iota kappa lambda Lambda mu nu
     xi Xi pi Pi rho varrho sigma Sigma tau upsilon phi Phi varphi chi psi Psi omega Omega"""
 KATEX_COMMANDS = frozenset(GREEK.split()) | frozenset("""
-    frac sqrt partial nabla sum prod log exp sin cos tan sinh cosh tanh arctan max min
+    frac sqrt partial nabla sum prod int lim sup inf log ln exp sin cos tan cot sec csc arcsin arccos arctan
+    sinh cosh tanh coth max min det dim ker circ pm mp div ast star bullet prime vdots ddots neq leq geq equiv sim propto
+    mid vert Vert lvert rvert lbrace rbrace displaystyle textstyle limits overline underline widehat vec dot ddot
     left right big Big begin end text mathrm mathbf mathbb mathcal operatorname hat bar tilde
     top odot oslash otimes cdot times cdots ldots dots le ge ne approx to leftarrow rightarrow in infty
     lVert rVert langle rangle quad qquad kern boxed

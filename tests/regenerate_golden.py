@@ -33,21 +33,7 @@ TWO_LAYER_VALUES = {
     "b2": [[0.0], [0.0]],
 }
 
-SOFTMAX_CLASSIFIER_VALUES = {
-    "x": [[1.0], [-2.0]],
-    "y": [[0.0], [1.0], [0.0]],  # one-hot: class 2
-    "W1": [[0.5, -0.2], [0.1, 0.4], [-0.3, 0.2]],
-    "b1": [[0.0], [0.1], [-0.1]],
-    "W2": [[0.3, -0.1, 0.2], [-0.2, 0.4, 0.1], [0.1, 0.2, -0.3]],
-    "b2": [[0.0], [0.0], [0.0]],
-}
-
 Z = sp.Symbol("z")
-
-
-def softmax_classifier():
-    return symprop.mlp([2, 3, 3], hidden=symprop.tanh, output=symprop.softmax, loss=symprop.cross_entropy,
-                       name="softmax classifier")
 
 
 def tanh_neuron():
@@ -78,14 +64,19 @@ def deep_relu():
     return examples.deep(symprop.relu, depth=6, width=4)
 
 
-def deep_example_values() -> dict:
-    """The values of examples/deep_sigmoid_vs_relu.py (its notes are this golden file)."""
+def example(name: str):
+    """The module examples/<name>.py (the golden notes of an example are the example's own)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("deep_sigmoid_vs_relu", ROOT / "examples" / "deep_sigmoid_vs_relu.py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return {k: np.asarray(v).tolist() for k, v in module.random_values().items()}
+    return module
+
+
+def deep_example_values() -> dict:
+    """The values of examples/deep_sigmoid_vs_relu.py (its notes are this golden file)."""
+    return {k: np.asarray(v).tolist() for k, v in example("deep_sigmoid_vs_relu").random_values().items()}
 
 
 def seeded_values(factory, seed=0, target=None):
@@ -110,7 +101,7 @@ CASES = {
     "sigmoid_111": (examples.sigmoid_111, {"x": 2, "w1": 0.5, "b1": 0, "w2": 0.8, "b2": 0, "y": 1}, 0.1),
     "two_layer": (examples.two_layer, TWO_LAYER_VALUES, 0.1),
     "residual": (examples.residual, None, None),
-    "softmax_classifier": (softmax_classifier, SOFTMAX_CLASSIFIER_VALUES, 0.5),
+    "softmax_classifier": (lambda: example("softmax_classifier").net, example("softmax_classifier").VALUES, 0.5),
     "tanh_neuron": (tanh_neuron, {"x": 1, "w": 0.5, "b": -0.2, "y": 0.8}, 0.1),
     "wide": (wide, seeded_values(wide), 0.1),
     "ten_classes": (ten_classes, seeded_values(ten_classes), 0.1),

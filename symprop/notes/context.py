@@ -18,9 +18,10 @@ import sympy as sp
 from .. import ops
 from ..batch import EXAMPLE_SUFFIX
 from ..errors import EvaluationError
-from ..printing import LatexPrinter, NumPyPrinter, helper_namespace, latex_name
+from ..printing import LatexPrinter, latex_name
 from ..printing import latex as latex_expr
 from .options import LEARNING_RATE_SYMBOLS, NoteOptions
+from .structure import numeric_value
 from .view import (
     MAX_LINE_WIDTH,
     NOTE_GAP,
@@ -271,12 +272,7 @@ class Notes:
 
     def evaluate_expr(self, expr):
         """The value of an expression of the derivation's symbols at the worked example."""
-        printer = NumPyPrinter()
-        code = printer.doprint(expr)
-        namespace = helper_namespace(printer.helpers_used)
-        namespace.update(self.numeric_namespace)
-        with np.errstate(all="ignore"):
-            return eval(compile(code, "<symprop render>", "eval"), namespace)  # our own printed code
+        return numeric_value(expr, self.numeric_namespace)
 
     def with_numbers(self, expr) -> str:
         """``expr`` printed with the worked example's numbers in place of its symbols."""

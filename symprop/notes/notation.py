@@ -37,7 +37,8 @@ class NotationSection(SectionBuilder):
             (r"A^{\top}", ["the transpose of ", Math("A")], r"\top" in used),
             (r"\odot", ["entrywise (Hadamard) product"], r"\odot" in used),
             (r"\oslash", ["entrywise division"], r"\oslash" in used),
-            (r"\mathbb{1}\left[z > 0\right]", ["1 where ", Math("z > 0"), " and 0 elsewhere, entry by entry (the derivative of ReLU)"],
+            (r"\mathbb{1}\left[z > 0\right]", ["1 where ", Math("z > 0"), " and 0 elsewhere"
+                                                  + ("" if self.scalar else ", entry by entry") + " (the derivative of ReLU)"],
              r"\mathbb{1}" in used),
             (r"\mathbf{1}", ["a column of ones (", Math(r"\mathbf{1}_{m}"), ": of ", Math("m"), " ones)"], r"\mathbf{1}" in used),
             (self.lr, ["the learning rate"], self.lr in used),

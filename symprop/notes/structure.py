@@ -107,6 +107,20 @@ def entrywise(a, b):
     return a * b
 
 
+def numeric_value(expr, values: dict):
+    """The value of an expression of a derivation's symbols at ``values`` (name -> number or array).
+
+    The expression is printed by symprop's NumPy printer and that code run with
+    the op helpers: our own printed code, never user text.
+    """
+    printer = NumPyPrinter()
+    code = printer.doprint(expr)
+    namespace = helper_namespace(printer.helpers_used)
+    namespace.update(values)
+    with np.errstate(all="ignore"):
+        return eval(compile(code, "<symprop notes>", "eval"), namespace)
+
+
 class Sampler:
     """Random values of every symbol of a derivation (intermediates too), to compare expressions numerically."""
 
@@ -122,12 +136,7 @@ class Sampler:
             self.namespace[sym.name] = value if shape else float(value)
 
     def value(self, expr):
-        printer = NumPyPrinter()
-        code = printer.doprint(expr)
-        namespace = helper_namespace(printer.helpers_used)
-        namespace.update(self.namespace)
-        with np.errstate(all="ignore"):
-            return np.asarray(eval(compile(code, "<symprop notes>", "eval"), namespace), dtype=float)  # our printed code
+        return np.asarray(numeric_value(expr, self.namespace), dtype=float)
 
     def equal(self, a, b) -> bool:
         if a == b:
