@@ -33,7 +33,11 @@ class MatrixEmitter(_Emitter):
         self.layout = "batch" if self.net.batch is not None else "stacked"
         producers = {s.symbol: s.expr for s in self.forward_steps}
         stacked = self.layout == "stacked"
-        self.printer = MatrixPrinter(self.per_example if stacked else (), stacked, producers)
+        indicators = {}
+        for s in self.forward_steps:
+            if s.activation and s.activation != "softmax" and ops.FUNCTIONS[s.activation].sign_preserving:
+                indicators[ops.activation_argument(s.expr)] = s.symbol
+        self.printer = MatrixPrinter(self.per_example if stacked else (), stacked, producers, indicators)
 
     # -- lines -------------------------------------------------------------
     def forward_line(self, step) -> Line:
@@ -77,7 +81,30 @@ class MatrixEmitter(_Emitter):
         return notes
 
     def _gradient_forward_lines(self, forward_lines) -> list:
-        return forward_lines
+        """Where gradients() needs both softmax(z) and the loss fused with it, the log-sum-exp
+        of z is computed once for both (softmax(z) = exp(z - lse))."""
+        shared = {}
+        for loss in sorted(self.forward_steps[-1].expr.atoms(ops.LossExpr), key=sp.default_sort_key):
+            found = self.printer.fused_activation(loss)
+            if found and found[0] == "softmax" and isinstance(found[1], sp.MatrixSymbol):
+                name = f"lse_{found[1].name}"
+                if name not in {s.name for s in self.net.declared}:
+                    shared[found[1]] = name
+        if not shared:
+            return forward_lines
+        self.printer.shared_lse = shared
+        try:
+            lines = []
+            for step in self.forward_steps:
+                if step.activation == "softmax" and ops.activation_argument(step.expr) in shared:
+                    z = ops.activation_argument(step.expr)
+                    self.printer.helpers_used.add("logsumexp")
+                    comment = f"log-sum-exp of {z.name} over the classes, for both ({step.number}) and the loss"
+                    lines.append(self._line(shared[z], [comment], [f"{shared[z]} = logsumexp({z.name}, axis=-2)"]))
+                lines.append(self.forward_line(step))
+            return lines
+        finally:
+            self.printer.shared_lse = {}
 
     # -- functions -------------------------------------------------------------
     def _function(self, name, args, doc, lines, result, uses_m=True, sections=(), tail=()) -> Function:

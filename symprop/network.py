@@ -592,7 +592,7 @@ def _rebuild(expr, replacement: dict, memo: dict):
 
 def _expand_entry_sums(loss):
     """sp.Sum over the entries (sum_i (a[i, 0] - y[i, 0])**2) written out, so that its index is no free symbol."""
-    if not loss.has(sp.Sum):
+    if not _dag_atoms(loss, sp.Sum):
         return loss
     return loss.replace(lambda e: isinstance(e, sp.Sum), lambda e: e.doit())
 
@@ -664,7 +664,13 @@ def _multiple_of(a, b):
 
 
 def _has_matrix(e) -> bool:
-    return isinstance(e, MatrixExpr) or e.has(MatrixSymbol)
+    return isinstance(e, MatrixExpr) or bool(_dag_atoms(e, MatrixSymbol))
+
+
+def _dag_atoms(expr, cls) -> set:
+    """The subexpressions of ``expr`` of class ``cls``, each visited once (``.has`` and
+    ``.atoms`` walk the tree, which doubles with every block of a residual network)."""
+    return {n for n in _postorder(expr) if isinstance(n, cls)}
 
 
 def _difference(b, data: set):
@@ -674,7 +680,7 @@ def _difference(b, data: set):
     for p_term, y_term in (b.args, b.args[::-1]):
         cy, y = alg.coefficient_split(y_term)
         cp, p = alg.coefficient_split(p_term)
-        if y in data and {cy, cp} == {1, -1} and p.shape == y.shape and not all(s in data for s in p.atoms(MatrixSymbol)):
+        if y in data and {cy, cp} == {1, -1} and p.shape == y.shape and not all(s in data for s in _dag_atoms(p, MatrixSymbol)):
             return p, y
     return None
 

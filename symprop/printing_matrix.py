@@ -28,12 +28,14 @@ from .printing import NumPyPrinter, _paren_code
 class MatrixPrinter(NumPyPrinter):
     """``stacked``: the symbols in ``per_example`` carry a leading batch axis."""
 
-    def __init__(self, per_example=(), stacked: bool = False, producers=None):
+    def __init__(self, per_example=(), stacked: bool = False, producers=None, indicators=None):
         super().__init__()
         self.per_example = frozenset(per_example)
         self.stacked = stacked
         self.producers = dict(producers or {})
-        self.shared_lse: dict = {}
+        # sign-preserving activations a = f(z) (ReLU): 1[z > 0] is read off a as (a > 0), so z need not be kept
+        self.indicators = dict(indicators or {})
+        self.shared_lse: dict = {}  # {z: name of its log-sum-exp, computed once for softmax and the loss}
         self._memo: dict = {}
 
     def is_pe(self, expr) -> bool:
@@ -50,6 +52,29 @@ class MatrixPrinter(NumPyPrinter):
     def _coefficient(self, c) -> str:
         code = self._print(c)
         return code if code.startswith("(") and code.endswith(")") else _paren_code(code)
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        body = alg.applied_function(expr)
+        rule = ops.function_rule(body.func)
+        if rule is not None and rule.name == "step" and body.args == (alg.T,) and expr.expr in self.indicators:
+            return f"({self._print(self.indicators[expr.expr])} > 0)"
+        return super()._print_ElementwiseApplyFunction(expr)
+
+    def _print_Softmax(self, expr):
+        if expr.arg in self.shared_lse:  # softmax(z) = exp(z - logsumexp(z)), the log-sum-exp computed once
+            return f"np.exp({_paren_code(self._print(expr.arg))} - {self.shared_lse[expr.arg]})"
+        return super()._print_Softmax(expr)
+
+    def _print_MatMul(self, expr):
+        c, rest = alg.coefficient_split(expr)
+        if c != 1 and isinstance(rest, sp.HadamardProduct):
+            # c (v 1^T (.) M): the number joins the narrow factor, one pass over the big one fewer
+            narrow = [a for a in rest.args if _narrow(a)]
+            if narrow:
+                first = alg.scale(c, narrow[0])
+                others = [a for a in rest.args if a is not narrow[0]]
+                return self._print(sp.HadamardProduct(first, *others))
+        return super()._print_MatMul(expr)
 
     # -- entry points ---------------------------------------------------------
     def example(self, expr) -> str:
@@ -128,6 +153,13 @@ class MatrixPrinter(NumPyPrinter):
         if isinstance(definition, ops.Softmax) and definition.axis != 0:
             return None  # the fused spellings sum over the classes of a column
         return name, ops.activation_argument(definition)
+
+
+def _narrow(e) -> bool:
+    """A repeated column or row (v 1^T, 1 r, or an entrywise function of one): cheap to scale."""
+    from .printing import _is_broadcast
+
+    return _is_broadcast(e)
 
 
 __all__ = ["MatrixPrinter"]

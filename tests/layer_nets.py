@@ -226,7 +226,7 @@ def data_for(net, m: int, rng) -> dict:
         if "dropout" in net.hints.get(sym, {}):
             data[sym.name] = (rng.random(shape) < float(net.hints[sym]["dropout"])).astype(float)
             continue
-        if sym.name == "Mask":
+        if "attention_mask" in net.hints.get(sym, {}):  # a decoder's causal mask
             data[sym.name] = np.broadcast_to(symprop.causal_mask(int(rows)), (m, int(rows), int(cols))).copy()
             continue
         kind = loss_of.get(sym)

@@ -6,13 +6,14 @@ import sympy as sp
 import symprop
 from symprop.verify import MISTAKES
 from test_check_gradient import DERIVATIONS
+from layer_formulas import ROWS as LAYER_ROWS
 from textbook_formulas import ROWS, all_networks
 
 NETS = all_networks()
 
 
 def test_every_mistake_has_test_rows():
-    tested = {d for *_, d in DERIVATIONS if d} | {m[1] for row in ROWS for m in row.mistakes}
+    tested = {d for *_, d in DERIVATIONS if d} | {m[1] for row in ROWS + LAYER_ROWS for m in row.mistakes}
     untested = [m.key for m in MISTAKES if m.key not in tested]
     assert not untested, f"mistakes without a test row: {untested}"
     assert len({m.key for m in MISTAKES}) == len(MISTAKES)

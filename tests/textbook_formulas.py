@@ -274,9 +274,9 @@ def all_networks() -> dict:
     return nets
 
 
-def cases():
-    """(row, formula, options, expected diagnosis or None for right), every formula of the table."""
-    for row in ROWS:
+def cases(rows=None):
+    """(row, formula, options, expected diagnosis or None for right), every formula of the table (or of ``rows``)."""
+    for row in ROWS if rows is None else rows:
         yield row, row.formula, row.options, None
         for mistake in row.mistakes:
             formula, key = mistake[:2]

@@ -23,6 +23,11 @@ from symprop import ops
 from symprop.algebra import T
 
 
+def _is_mean_term(term) -> bool:
+    """-mu 1^T (or -1 mu): the broadcast mean subtracted in a normalisation."""
+    return isinstance(term, sp.MatMul) and any(isinstance(a, ops.Named) and a.base == "mu" for a in term.args)
+
+
 def _registry_function(torch, name):
     F = torch.nn.functional
     table = {
@@ -150,6 +155,9 @@ class TorchOracle:
         if isinstance(e, ops.Softmax):
             return torch.softmax(ev(e.arg), dim=e.axis)
         if isinstance(e, ops.LossExpr):
+            logits = self._logits(e)
+            if logits is not None:  # torch's stable forms where the prediction is sigmoid(z) or softmax(z)
+                return logits(ev)
             p, t = ev(e.prediction), ev(e.target)
             F = torch.nn.functional
             name = e.rule.name
@@ -185,13 +193,37 @@ class TorchOracle:
             return f(*[ev(a) for a in e.args])
         raise NotImplementedError(f"torch oracle: {type(e).__name__} in {e}")
 
-    def _standardize(self, named, ev):
-        """batch norm / layer norm statistics by torch's own functions (not symprop's composition)."""
+    def _logits(self, loss):
+        """BCE of sigmoid(z) by binary_cross_entropy_with_logits, CE of softmax(z) by log_softmax (both as
+        torch computes them without the log of a saturated probability), or None."""
         F = self.torch.nn.functional
-        centred = named.expr.args[0] if isinstance(named.expr.args[0], ops.Named) else named.expr.args[1]
-        z = next(a for a in centred.expr.args if not (isinstance(a, sp.MatMul) and a.args[0] == -1))
-        sigma = next(n for n in sp.preorder_traversal(named.expr) if isinstance(n, ops.Named) and n.base == "sigma")
-        eps = next(float(c.value) for c in sp.preorder_traversal(sigma.expr) if isinstance(c, ops.Constant))
+        pred, name = loss.prediction, loss.rule.name
+        while isinstance(pred, (ops.Named, ops.Hint)):
+            pred = pred.args[0]
+        if name == "binary_cross_entropy" and isinstance(pred, ElementwiseApplyFunction):
+            body = pred.function.expr
+            if isinstance(body, ops.ScalarFunctionBase) and body.rule.name == "sigmoid" and body.args == pred.function.variables:
+                return lambda ev: F.binary_cross_entropy_with_logits(ev(pred.expr), ev(loss.target))
+        if name == "cross_entropy" and isinstance(pred, ops.Softmax):
+            def ce(ev):
+                z, t = ev(pred.arg), ev(loss.target)
+                columns = z.shape[1] if z.dim() == 2 else 1
+                return -(t * self.torch.log_softmax(z, dim=pred.axis)).sum() / columns
+            return ce
+        return None
+
+    def _standardize(self, named, ev):
+        """batch norm / layer norm statistics by torch's own functions (not symprop's composition).
+
+        The region's pieces are read off Zhat = Z_c (.) (sigma 1^T)^-1 directly (never by a search
+        of the subtree, which holds the statistics of earlier normalisations too)."""
+        F = self.torch.nn.functional
+        centred = next(a for a in named.expr.args if isinstance(a, ops.Named))
+        spread = next(a for a in named.expr.args if isinstance(a, sp.HadamardPower)).base
+        sigma = next(a for a in (spread, *spread.args) if isinstance(a, ops.Named) and a.base == "sigma")
+        z = next(a for a in centred.expr.args if not _is_mean_term(a))
+        eps = next(float(c.value) for term in sigma.expr.base.args for c in getattr(term, "args", ())
+                   if isinstance(c, ops.Constant))
         x = ev(z)
         if named.closed_form == "standardize1":  # over the columns (the batch)
             return F.batch_norm(x.T, None, None, training=True, eps=eps).T

@@ -48,13 +48,16 @@ The package, one module a concern:
 * ``functions``: the functions a formula may call;
 * ``tree``: the formula tree, its walks and its plain-text form;
 * ``parser``: the grammar shared by every notation; ``latex``: the LaTeX front end (commands);
-* ``evaluate``: shapes, products and numbers; ``sympy_form``: to and from SymPy.
+* ``evaluate``: shapes, products and numbers; ``sympy_form``: to and from SymPy;
+* ``layers``: the layer ops (convolution, pooling, vec, mask) and their values;
+  ``layer_words``: how the parser reads them.
 """
 
 from .evaluate import Evaluator, Ones, _exact, _numpy_functions, _scalar_like, _shape, _shape_text, product_rule
 from .functions import ELEMENTARY_FUNCTIONS, function_words
 from .conventions import NUMBERINGS, Convention, Numbering, numbering
-from .names import Name, Namespace, namespace
+from .layers import LayerOps
+from .names import Name, Namespace, namespace, network_constants
 from .parser import Formula, parse
 from .sympy_form import NotSymbolic, from_sympy, to_sympy
 from .tokens import MAX_DEPTH, MAX_DIGITS, MAX_EXPONENT, MAX_LENGTH, MAX_TOKENS, Token, tokenize
@@ -63,7 +66,8 @@ from .tree import FormulaShapeError, at, call, children, fprime, mentions, name_
 __all__ = [
     "Convention", "NUMBERINGS", "Numbering", "numbering",
     "ELEMENTARY_FUNCTIONS", "Evaluator", "Formula", "FormulaShapeError", "MAX_DEPTH", "MAX_DIGITS", "MAX_EXPONENT",
-    "MAX_LENGTH", "MAX_TOKENS", "Name", "Namespace", "NotSymbolic", "Ones", "Token", "at", "call", "children", "fprime",
+    "LayerOps", "MAX_LENGTH", "MAX_TOKENS", "Name", "Namespace", "network_constants", "NotSymbolic", "Ones", "Token",
+    "at", "call", "children", "fprime",
     "from_sympy", "function_words", "mentions", "name_node", "namespace", "parse", "product_rule", "replace",
     "subtrees", "text", "to_sympy", "tokenize", "_exact", "_numpy_functions", "_scalar_like", "_shape", "_shape_text",
 ]

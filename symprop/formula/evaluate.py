@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import sympy as sp
 
@@ -68,10 +70,108 @@ def _no_fit(kind, a, b, sa, sb) -> FormulaShapeError:
 
 
 class Ones:
-    """A ones vector whose length comes from the product it is in."""
+    """A ones vector: its length and orientation come from the product it is in.
 
-    def __init__(self, transposed=False):
-        self.transposed = transposed
+    X 1 (X with several columns) sums the columns; 1 X (several rows) sums
+    the rows; v 1 beside a column v, or 1 r beside a row r, repeats it - the
+    notes print 1_m^T, and their terminal text prints both as 𝟏.
+    """
+
+
+class Spread:
+    """A matrix repeated along axes whose length the formula leaves open (v 1ᵀ, 1 1ᵀ X), as NumPy broadcasts.
+
+    ``value`` has length 1 along each axis in ``axes``; the other operand of a
+    sum or an entrywise product (or the gradient's shape) fixes the length.
+    """
+
+    def __init__(self, value: np.ndarray, axes):
+        self.value = value
+        self.axes = frozenset(axes)
+
+    @property
+    def shape(self) -> tuple:
+        return self.value.shape
+
+    def to(self, shape) -> np.ndarray:
+        """The value broadcast to ``shape`` (a FormulaShapeError when the fixed axes differ)."""
+        if any(axis not in self.axes and self.value.shape[axis] != n for axis, n in enumerate(shape)):
+            raise FormulaShapeError(f"a {_shape_text(self.value.shape)} matrix repeated along "
+                                    f"{_axes_text(self.axes)} cannot be {_shape_text(shape)}")
+        return np.broadcast_to(self.value, shape).copy()
+
+    def map(self, f) -> "Spread":
+        return Spread(f(self.value), self.axes)
+
+
+def _axes_text(axes) -> str:
+    return " and ".join({0: "the rows", 1: "the columns"}[a] for a in sorted(axes))
+
+
+def _spread(value, axes):
+    return Spread(value, axes) if axes else value
+
+
+def _parts(v) -> tuple:
+    """(value, its open axes) of a matrix or a Spread."""
+    return (v.value, v.axes) if isinstance(v, Spread) else (v, frozenset())
+
+
+def _ones_product(a, b, text_of):
+    """a @ b where a or b is a ones vector or a Spread (None: neither is)."""
+    if not isinstance(a, (Ones, Spread)) and not isinstance(b, (Ones, Spread)):
+        return None
+    if isinstance(a, Ones) and isinstance(b, Ones):
+        return Spread(np.ones((1, 1)), (0, 1))  # 1 1ᵀ
+    if isinstance(a, Ones) or isinstance(b, Ones):
+        axis = 1 if isinstance(b, Ones) else 0  # X 1 runs along the columns of X, 1ᵀ X along its rows
+        value, axes = _parts(a if axis == 1 else b)
+        if axis in axes:
+            raise FormulaShapeError(f"cannot tell the length of the ones vector in {text_of()}")
+        if value.shape[axis] == 1:  # v 1ᵀ, 1 r: the column or the row repeated
+            return Spread(value, axes | {axis})
+        return _spread(value.sum(axis=axis, keepdims=True), axes - {axis})  # X 1, 1ᵀ X: the sums
+    (av, aa), (bv, ba) = _parts(a), _parts(b)
+    if 1 in aa and 0 in ba:  # (v 1ᵀ)(1 w): the inner length is the ones vectors' own, which nothing fixes
+        raise FormulaShapeError(f"cannot tell the length of the ones vectors in {text_of()} (1ᵀ 1 is their length)")
+    if 1 in aa:
+        av = np.broadcast_to(av, (av.shape[0], bv.shape[0]))
+    if 0 in ba:
+        bv = np.broadcast_to(bv, (av.shape[1], bv.shape[1]))
+    if av.shape[1] != bv.shape[0]:
+        raise FormulaShapeError(f"shapes do not fit in {text_of()}: {_shape_text(av.shape)} times {_shape_text(bv.shape)}")
+    return _spread(av @ bv, (aa & {0}) | (ba & {1}))
+
+
+def _entrywise(a, b, f, strict: bool, what):
+    """f(a, b) entry by entry, a ones vector or a Spread taking the other operand's shape.
+
+    ``strict``: plain matrices must have equal shapes (⊙); else NumPy's
+    broadcasting of a row or a column (x - mu, dxhat.sum(0)).
+    """
+    if isinstance(a, Ones):
+        a = Spread(np.ones((1, 1)), (0, 1))
+    if isinstance(b, Ones):
+        b = Spread(np.ones((1, 1)), (0, 1))
+    if isinstance(a, Spread) and isinstance(b, Spread):
+        try:
+            value = f(a.value, b.value)
+        except ValueError:
+            raise what() from None
+        return _spread(value, a.axes & b.axes)
+    if isinstance(a, Spread):
+        return a.map(lambda v: f(v, b)) if not isinstance(b, np.ndarray) else f(a.to(b.shape), b)
+    if isinstance(b, Spread):
+        return b.map(lambda v: f(a, v)) if not isinstance(a, np.ndarray) else f(a, b.to(a.shape))
+    sa, sb = _shape(a), _shape(b)
+    if sa != sb and not (_scalar_like(sa) or _scalar_like(sb)):
+        if strict or not _broadcasts(sa, sb):
+            raise what()
+    return f(a, b)
+
+
+def _broadcasts(sa, sb) -> bool:
+    return len(sa) == len(sb) == 2 and all(x == y or x == 1 or y == 1 for x, y in zip(sa, sb))
 
 
 def free_indices(tree) -> tuple:
@@ -98,7 +198,7 @@ def _index_length(shape, position, count) -> int:
 
 
 def _shape(v) -> tuple:
-    if isinstance(v, np.ndarray):
+    if isinstance(v, (np.ndarray, Spread)):
         return v.shape
     if isinstance(v, Ones):
         return None
@@ -146,19 +246,29 @@ class Evaluator:
     ``index_order`` says which index runs over the rows (default: alphabetical).
     """
 
-    def __init__(self, env: dict, examples=None, exact: bool = False, index_order=None):
+    def __init__(self, env: dict, examples=None, exact: bool = False, index_order=None, ops=None):
         self.env = env
         self.examples = examples
         self.exact = exact
+        self.ops = ops  # the network's convolutions and pools (layers.LayerOps), for ⋆, route_max, ...
         self.in_sum = False
         self.index_order = tuple(index_order or ())
         self.indices = {}  # component index -> its current value
 
-    def __call__(self, tree):
+    def __call__(self, tree, shape=None):
+        """The value of ``tree``; ``shape``: the shape expected (fixes the length of a repeated vector, v 1ᵀ)."""
         free = free_indices(tree)
-        value = self.components(tree, free) if free else self.eval(tree)
+        with np.errstate(all="ignore"):  # inf and nan are verdicts ("not finite"), not warnings
+            value = self.components(tree, free) if free else self.eval(tree)
         if isinstance(value, Ones):
             raise FormulaShapeError("cannot tell the length of the ones vector: use it in a product, as in Delta1 @ ones")
+        if isinstance(value, Spread):
+            if shape is not None and len(shape) == 2:
+                try:
+                    return value.to(shape)
+                except FormulaShapeError:
+                    pass
+            return value.value
         return value
 
     def eval(self, node):
@@ -186,43 +296,49 @@ class Evaluator:
 
     # structure
     def _neg(self, node):
-        return -self.eval(node[1])
+        v = self.eval(node[1])
+        if isinstance(v, Ones):
+            v = Spread(np.ones((1, 1)), (0, 1))
+        return v.map(lambda u: -u) if isinstance(v, Spread) else -v
 
     def _T(self, node):
         v = self.eval(node[1])
         if isinstance(v, Ones):
-            return Ones(not v.transposed)
+            return v  # a ones vector's orientation comes from its product
+        if isinstance(v, Spread):
+            return Spread(v.value.T, {1 - axis for axis in v.axes})
         return v.T if isinstance(v, np.ndarray) else v
+
+    def _exact_ones(self, *values):
+        if self.exact and any(isinstance(v, (Ones, Spread)) for v in values):
+            raise FormulaShapeError("a ones vector in a formula of numbers: write the number")
 
     def _add(self, node, sign=1):
         a, b = self.eval(node[1]), self.eval(node[2])
-        a, b = self._sized_ones(a, b), self._sized_ones(b, a)
-        sa, sb = _shape(a), _shape(b)
-        if sa != sb and not (_scalar_like(sa) or _scalar_like(sb)):
+        self._exact_ones(a, b)
+
+        def fail():
             word = "add" if sign > 0 else "subtract"
-            raise FormulaShapeError(
-                f"cannot {word} {text(node[1])} ({_shape_text(sa)}) and {text(node[2])} ({_shape_text(sb)})"
-            )
-        return a + b if sign > 0 else a - b
+            return FormulaShapeError(f"cannot {word} {text(node[1])} ({_shape_text(_shape(a))}) and "
+                                     f"{text(node[2])} ({_shape_text(_shape(b))})")
+
+        return _entrywise(a, b, (lambda u, v: u + v) if sign > 0 else (lambda u, v: u - v), False, fail)
 
     def _sub(self, node):
         return self._add(node, -1)
 
-    def _sized_ones(self, v, other):
-        if isinstance(v, Ones) and isinstance(other, np.ndarray):
-            return np.ones(other.shape)
-        return v
-
     def _mul(self, node):
         kind = node[1]
         a, b = self.eval(node[2]), self.eval(node[3])
-        if isinstance(b, Ones) and not b.transposed and isinstance(a, np.ndarray):
-            b = np.ones((a.shape[1], 1))
-        if isinstance(a, Ones) and a.transposed and isinstance(b, np.ndarray):
-            a = np.ones((1, b.shape[0]))
-        a, b = self._sized_ones(a, b), self._sized_ones(b, a)
-        if isinstance(a, Ones) or isinstance(b, Ones):
-            raise FormulaShapeError("cannot tell the length of the ones vector in " + text(node))
+        self._exact_ones(a, b)
+        scalar = not isinstance(a, (np.ndarray, Ones, Spread)) or not isinstance(b, (np.ndarray, Ones, Spread))
+        if kind in ("matmul", "juxt") and not scalar:
+            product = _ones_product(a, b, lambda: text(node))
+            if product is not None and (kind == "matmul" or self._fits(a, b)):
+                return product
+        if isinstance(a, (Ones, Spread)) or isinstance(b, (Ones, Spread)):
+            return _entrywise(a, b, lambda u, v: u * v, kind == "hadamard",
+                              lambda: _no_fit(kind, node[2], node[3], _shape(a), _shape(b)))
         sa, sb = _shape(a), _shape(b)
         rule = product_rule(kind, sa, sb)
         if rule is None:
@@ -231,24 +347,43 @@ class Evaluator:
             return a @ b
         return a * b  # scale, hadamard and broadcast are all NumPy's *
 
+    @staticmethod
+    def _fits(a, b) -> bool:
+        """Juxtaposition with a ones vector or a repeated matrix: a product when the inner lengths can agree."""
+        if isinstance(a, Ones) or isinstance(b, Ones):
+            return True
+        cols_open = isinstance(a, Spread) and 1 in a.axes
+        rows_open = isinstance(b, Spread) and 0 in b.axes
+        return cols_open or rows_open or a.shape[1] == b.shape[0]
+
     def _div(self, node):
         a, b = self.eval(node[1]), self.eval(node[2])
-        sa, sb = _shape(a), _shape(b)
-        if not (_scalar_like(sb) or sa == sb):
-            raise FormulaShapeError(f"cannot divide {text(node[1])} ({_shape_text(sa)}) by {text(node[2])} ({_shape_text(sb)})")
+        self._exact_ones(a, b)
+        if self.exact:
+            return sp.zoo if b == 0 else a / b
+
+        def fail():
+            return FormulaShapeError(f"cannot divide {text(node[1])} ({_shape_text(_shape(a))}) by "
+                                     f"{text(node[2])} ({_shape_text(_shape(b))})")
+
         with np.errstate(all="ignore"):
-            if self.exact and b == 0:
-                return sp.zoo
-            return a / b
+            return _entrywise(a, b, lambda u, v: u / v, False, fail)
 
     def _pow(self, node):
         a = self.eval(node[1])
+        n = node[2]
         with np.errstate(all="ignore"):
             if self.exact:
-                return sp.zoo if (a == 0 and node[2] < 0) else a ** node[2]
+                self._exact_ones(a)
+                exponent = sp.Rational(n.numerator, n.denominator) if isinstance(n, Fraction) else n
+                return sp.zoo if (a == 0 and n < 0) else a ** exponent
+            if isinstance(a, Ones):
+                a = Spread(np.ones((1, 1)), (0, 1))
+            if isinstance(a, Spread):
+                return a.map(lambda v: np.power(v, float(n)))
             if isinstance(a, np.ndarray):
-                return np.power(a, float(node[2]))
-            return np.inf if (a == 0 and node[2] < 0) else float(a) ** node[2]
+                return np.power(a, float(n))
+            return np.inf if (a == 0 and n < 0) else float(a) ** float(n)
 
     def _sum(self, node, mean=False):
         if self.examples is None:
@@ -275,7 +410,23 @@ class Evaluator:
         _, name, order, arg_node = node
         arg = self.eval(arg_node)
         if isinstance(arg, Ones):
+            arg = Spread(np.ones((1, 1)), (0, 1))
+        if isinstance(arg, Spread):
+            return arg.map(lambda v: self._call_value(name, order, v))
+        return self._call_value(name, order, arg)
+
+    def _op(self, node):
+        """A layer op (layers.py): convolutions, pooling, vec, mask, softmax along the rows."""
+        from .layers import apply
+
+        values = [self.eval(child) for _, child in children(node)]
+        values = [v.value if isinstance(v, Spread) and not v.axes else v for v in values]
+        if any(isinstance(v, (Ones, Spread)) for v in values):
             raise FormulaShapeError(f"cannot tell the length of the ones vector in {text(node)}")
+        with np.errstate(all="ignore"):
+            return apply(self.ops, node[1], node[2], values, lambda i: text(node[3 + i]))
+
+    def _call_value(self, name, order, arg):
         if self.exact:
             return self._exact_call(name, order, arg)
         with np.errstate(all="ignore"):
@@ -305,6 +456,8 @@ class Evaluator:
             for col in range(shape[1]):
                 self.indices = {order[0]: row} | ({order[1]: col} if len(order) == 2 else {})
                 value = self.eval(tree)
+                if isinstance(value, (Ones, Spread)):
+                    raise FormulaShapeError(f"in components, {text(tree)} must be a number at each index, not a ones vector")
                 if isinstance(value, np.ndarray) and value.size != 1:
                     raise FormulaShapeError(f"in components, {text(tree)} must be a number at each index, "
                                             f"not a {_shape_text(value.shape)} matrix")
@@ -372,7 +525,7 @@ class Evaluator:
     def _reduce(self, node):
         _, how, axis, keepdims, arg = node
         a = self.eval(arg)
-        if isinstance(a, Ones):
+        if isinstance(a, (Ones, Spread)):
             raise FormulaShapeError(f"cannot tell the length of the ones vector in {text(node)}")
         if not isinstance(a, np.ndarray):
             return a
@@ -384,6 +537,8 @@ class Evaluator:
 
     def _outer(self, node):
         a, b = self.eval(node[1]), self.eval(node[2])
+        if isinstance(a, (Ones, Spread)) or isinstance(b, (Ones, Spread)):
+            raise FormulaShapeError(f"cannot tell the length of the ones vector in {text(node)}")
         if not isinstance(a, np.ndarray) or not isinstance(b, np.ndarray):
             return a * b
         return np.outer(a.reshape(-1), b.reshape(-1))

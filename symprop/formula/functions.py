@@ -19,7 +19,7 @@ ELEMENTARY_FUNCTIONS = {
     "erf": (lambda x: _numpy_erf()(x), sp.erf),  # NumPy has no erf: symprop's own
 }
 _ELEMENTARY = {name: name for name in ELEMENTARY_FUNCTIONS} | {"ln": "log", "atan": "arctan"}
-_SYMPY_ELEMENTARY = tuple(f for _, f in ELEMENTARY_FUNCTIONS.values())  # classes, for from_sympy
+_SYMPY_ELEMENTARY = tuple(f for _, f in ELEMENTARY_FUNCTIONS.values() if isinstance(f, type))  # classes, for from_sympy
 
 
 # ==========================================================================
@@ -33,12 +33,14 @@ def _latex_word(latex: str) -> str:
 
 
 def function_words() -> dict:
-    """lower-case word -> registry name, for every registered scalar function."""
+    """word -> registry name, for every registered scalar function (lower-case, and each name as registered)."""
     table = {}
     for name, rule in ops.FUNCTIONS.items():
         for word in (name, _latex_word(rule.latex), *getattr(rule, "aliases", ())):
             if word:
                 table.setdefault(word.lower(), name)
+    for name in ops.FUNCTIONS:  # the exact spelling first: phi (the normal density) and Phi (its CDF) differ
+        table[name] = name
     table["softmax"] = "softmax"
     for word, name in _ELEMENTARY.items():
         table[word] = name

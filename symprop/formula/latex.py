@@ -45,9 +45,10 @@ class LatexCommands:
                 return ("isum", index, body)  # over a component: sum_k w_{kj} delta_k
             self.batch = True
             return ("sum", body)
-        if cmd in (r"\hat", r"\widehat"):
+        if cmd in (r"\hat", r"\widehat", r"\tilde", r"\widetilde", r"\bar", r"\overline"):
             inner = self.inner_word()
-            return self.parse_name(inner + "hat", tok)
+            accent = {"widehat": "hat", "widetilde": "tilde", "overline": "bar"}.get(word, word)
+            return self.parse_name(inner + accent, tok)
         if cmd in _FONT_COMMANDS:
             if self.is_op("{") and self.peek(1).kind == "num" and self.peek(1).text == "1" and self.is_op("}", 2):
                 self.next(), self.next(), self.next()
@@ -67,20 +68,27 @@ class LatexCommands:
         raise FormulaError(f"unknown LaTeX command {cmd} at position {tok.pos}")
 
     def after_one(self):
-        """\\mathbb{1}: an indicator when a condition follows, else a ones vector."""
+        """\\mathbb{1}: an indicator when a condition follows, else a ones vector (\\mathbf{1} (a + b) is a product)."""
         if self.peek().kind == "op" and self.peek().text in ("[", "("):
+            start = self.i
             node = self.parse_group()
-            if not (node[0] == "call" and node[1] == "step"):
+            if node[0] == "call" and node[1] == "step":
+                return node
+            if self.tokens[start].text == "[":
                 raise FormulaError(r"\mathbb{1}[...] needs a condition such as z > 0")
-            return node
+            self.i = start  # a ones vector times the group that follows
+            return ("ones", None)
         if self.is_op("_"):
             return self.parse_indicator_subscript()
         return ("ones", None)
 
     def word_like(self, word, tok):
         """A word from LaTeX (\\delta, \\text{ReLU}, \\mathbf{W}): a function or a name."""
-        if self.is_function(word) and not self.ns.lookup(word):
-            return self.parse_call(word, tok)
+        layer_op = self.layer_word(word)
+        if layer_op is not None:
+            return self.parse_layer_op(*layer_op, tok)
+        if self.is_function(word) and (not self.ns.lookup(word) or self.is_op("(")) and not self.scripted_name(word):
+            return self.parse_call(word, tok)  # \sigma(z) is the sigmoid even where a value is named sigma
         if self.is_generic_f(word):
             return self.parse_call(word, tok)
         return self.parse_name(word, tok)
@@ -180,7 +188,14 @@ class LatexCommands:
         second = self.next()
         if second.text != r"\partial":
             raise self.error("expected \\partial L / \\partial (a name)", second)
-        return self.adjoint_node(self.parse_power(), tok)
+        node = self.parse_power()
+        transposes = 0
+        while node[0] == "T":  # ∂L/∂S1ᵀ, as the terminal text prints (∂L/∂S1)ᵀ
+            node, transposes = node[1], transposes + 1
+        adjoint = self.adjoint_node(node, tok)
+        for _ in range(transposes):
+            adjoint = ("T", adjoint)
+        return adjoint
 
     def parse_nabla(self, tok):
         """\\nabla_a C (Nielsen: the output activations), \\nabla_{a^{[1]}} L, \\nabla_{\\hat y} J."""

@@ -10,6 +10,7 @@ import sympy as sp
 
 from .. import algebra as alg
 from .conventions import Convention
+from .layers import LayerOps
 
 
 # ==========================================================================
@@ -20,12 +21,26 @@ from .conventions import Convention
 @dataclass(frozen=True)
 class Name:
     name: str  # the network's identifier: W1, x, z1, delta1, yhat, m
-    kind: str  # parameter | input | target | hyper | forward | adjoint | count
+    kind: str  # parameter | input | target | hyper | constant | forward | adjoint | count
     shape: tuple  # () for scalars
     layer: Optional[int] = None
     symbol: object = None
     per_example: bool = False  # has one value per example (a batch matrix in batched formulas)
     role: str = ""  # of forward values and adjoints: pre-activation | activation | prediction | loss
+
+
+@dataclass(frozen=True)
+class Standardization:
+    """One batch or layer norm: the names of its values, its axis and the length of the statistics."""
+
+    axis: int  # 1: statistics over the columns (batch norm); 0: over the rows (layer norm)
+    length: object  # how many values a statistic runs over: a number, or "m"
+    z: str  # the input
+    mu: str
+    centred: str
+    var: str
+    sigma: str
+    zhat: str
 
 
 @dataclass
@@ -39,6 +54,10 @@ class Namespace:
     adjoints: dict = field(default_factory=dict)  # canonical name -> the name of its adjoint (z1 -> delta1, a1 -> da1)
     excluded: frozenset = frozenset()  # adjoints the formula may not use (the target and those computed from it)
     convention: Convention = field(default_factory=Convention)
+    ops: object = None  # the network's convolutions, pools and flattenings (layers.LayerOps)
+    over_batch: bool = False  # the network is declared over a batch: X, Z1 are its own names, m its batch size
+    standardizations: tuple = ()  # the batch and layer norms (Standardization), for their mistakes
+    masks: tuple = ()  # names of the dropout masks
 
     def lookup(self, word: str):
         """(canonical name, written in batch notation) or None."""
@@ -58,7 +77,9 @@ class Namespace:
     def known(self) -> str:
         shown = sorted(n for n in self.names if n != "m")
         text = ", ".join(shown)
-        if "m" in self.names:
+        if self.over_batch:
+            text += "; m (the batch size)"
+        elif "m" in self.names:
             text += "; batch matrices " + ", ".join(sorted(self.batch_aliases)) + " and m"
         return text
 
@@ -117,24 +138,64 @@ def namespace(derivation, exclude=(), convention: Optional[Convention] = None) -
         if entry.kind == "hyper":
             for word in _greek_words(name):
                 aliases.setdefault(word, name)
+    for c in network_constants(net):  # epsilon, d_k, p_keep: named numbers of the layers
+        names.setdefault(c.name, Name(c.name, "constant", (), None, c, False))
+        for alias in _CONSTANT_ALIASES.get(c.name, ()):
+            aliases.setdefault(alias, c.name)
     for alias in list(aliases):
         if alias in names:
             del aliases[alias]
+    over_batch = net.batch is not None
     names["m"] = Name("m", "count", (), None, sp.Symbol("m", integer=True, positive=True), False)
     batch_aliases = {}
-    for name, entry in names.items():
+    for name, entry in (() if over_batch else names.items()):
         if entry.per_example:
             batch = batch_name(name)
+            if batch in names:
+                batch += "_B"  # a capital name of one example (a dropout mask M): its batch is M_B, as the notes print
             if batch not in names and batch not in aliases:
                 batch_aliases[batch] = name
-    for alias, name in list(aliases.items()):
+    for alias, name in (() if over_batch else list(aliases.items())):
         if names[name].per_example:
             batch = batch_name(alias)
             if batch not in names and batch not in batch_aliases:
                 batch_aliases[batch] = name
     layered = _layered_names(net, names, adjoints)
+    masks = tuple(s.name for s in net.inputs if "dropout" in net.hints.get(s, {}))
     return Namespace(names, aliases, batch_aliases, layers, numbered, layered, adjoints, frozenset(exclude),
-                     convention or Convention())
+                     convention or Convention(), LayerOps.of(net), over_batch, _standardizations(net), masks)
+
+
+_CONSTANT_ALIASES = {"p_keep": ("p",), "epsilon": ("eps",)}  # dropout's p, the eps of code
+
+
+def _standardizations(net) -> tuple:
+    from ..ops.normalization import _region
+
+    found = []
+    for node in net.nodes:
+        if not node.closed_form.startswith("standardize"):
+            continue
+        region = _region(net, node)
+        if region is None:
+            continue
+        z, mu, centred, var, sigma = region
+        axis = int(node.closed_form[-1])
+        length = node.symbol.shape[axis]
+        length = int(length) if sp.sympify(length).is_Integer else "m"
+        found.append(Standardization(axis, length, z.name, mu.name, centred.name, var.name, sigma.name, node.name))
+    return tuple(found)
+
+
+def network_constants(net) -> list:
+    """The named numbers of the network's layers (ops.Constant: epsilon, d_k, p_keep), by name."""
+    from .. import ops
+
+    found = {}
+    for node in net.nodes:
+        for c in node.definition.atoms(ops.Constant):
+            found.setdefault(c.name, c)
+    return [found[k] for k in sorted(found)]
 
 
 # Short spellings of Greek letters in identifiers (lambda is a Python keyword).

@@ -28,8 +28,11 @@ class NumpyCalls:
         name_tok = self.next()
         name = name_tok.text
         if name in ("sum", "mean"):
-            args, options = self.call_arguments(name, 1, ("axis", "keepdims"))
-            return self.reduce_node(name, args[0], options, name_tok)
+            args, options = self.call_arguments(name, (1, 2), ("axis", "keepdims"))
+            return self.reduce_node(name, args[0], _positional_axis(args[1:], options), name_tok)
+        if name == "ones":
+            self.skip_call()  # np.ones((m, 1)): its length comes from the product it is in
+            return ("ones", None)
         if name in _BINARY:
             (a, b), _ = self.call_arguments(name, 2)
             return ("mul", _BINARY[name], a, b)
@@ -56,7 +59,7 @@ class NumpyCalls:
         if name in _UNARY_FUNCTIONS:
             (a,), _ = self.call_arguments(name, 1)
             word = _UNARY_FUNCTIONS[name]
-            return call(self.functions[word], 0, a)
+            return call(self.function_name(word), 0, a)
         if name in ("int64", "float64", "float32", "int32"):
             (a,), _ = self.call_arguments(name, 1)
             return a  # np.int64(z > 0): the indicator itself
@@ -71,8 +74,8 @@ class NumpyCalls:
             (b,), _ = self.call_arguments(name, 1)
             return ("mul", "matmul", node, b)
         if name in ("sum", "mean"):
-            _, options = self.call_arguments(name, 0, ("axis", "keepdims"))
-            return self.reduce_node(name, node, options, name_tok)
+            args, options = self.call_arguments(name, (0, 1), ("axis", "keepdims"))
+            return self.reduce_node(name, node, _positional_axis(args, options), name_tok)
         if name in _IGNORED_METHODS:
             self.skip_call()
             return node
@@ -126,8 +129,10 @@ class NumpyCalls:
             self.next()
         self.expect_op(")")
         self.leave()
-        if len(args) != count:
-            raise FormulaError(f"{name}(...) takes {count} argument{'s' if count != 1 else ''} here, got {len(args)}")
+        counts = count if isinstance(count, tuple) else (count,)
+        if len(args) not in counts:
+            expected = " or ".join(str(c) for c in counts)
+            raise FormulaError(f"{name}(...) takes {expected} argument{'s' if counts != (1,) else ''} here, got {len(args)}")
         return args, options
 
     def skip_call(self):
@@ -142,6 +147,15 @@ class NumpyCalls:
                 depth += 1
             elif tok.kind == "op" and tok.text == ")":
                 depth -= 1
+
+
+def _positional_axis(args, options) -> dict:
+    """a.sum(0), np.sum(a, 1): the axis given by position."""
+    if args:
+        if "axis" in options:
+            raise FormulaError("the axis is given twice")
+        options = dict(options, axis=args[0])
+    return options
 
 
 __all__ = ["NumpyCalls"]

@@ -11,6 +11,7 @@ from ..errors import FormulaError
 from .functions import ELEMENTARY_FUNCTIONS, function_words
 from .conventions import layer_number
 from .latex import LOSS_WORDS, LatexCommands
+from .layer_words import CONVOLUTION_COMMANDS, LayerWords
 from .numpy_text import NumpyCalls
 from .scripts import NameScripts
 from .names import Namespace
@@ -94,7 +95,7 @@ def _uses_m(tree) -> bool:
     return any(n[0] == "name" and n[1] == "m" for _, n in subtrees(tree))
 
 
-class _Parser(NameScripts, LatexCommands, NumpyCalls):
+class _Parser(NameScripts, LatexCommands, NumpyCalls, LayerWords):
     def __init__(self, tokens, namespace_: Namespace, juxtaposition_first: bool = True):
         self.juxtaposition_first = juxtaposition_first
         self.tokens = tokens
@@ -169,9 +170,11 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
             elif tok.kind == "cmd" and tok.text in _PRODUCT_COMMANDS:
                 self.next()
                 node = ("mul", _PRODUCT_COMMANDS[tok.text], node, self.parse_chain())
-            elif tok.kind == "cmd" and tok.text == r"\div":
+            elif tok.kind == "cmd" and tok.text in (r"\div", r"\oslash"):
                 self.next()
                 node = ("div", node, self.parse_chain())
+            elif tok.kind == "cmd" and tok.text in CONVOLUTION_COMMANDS:
+                node = ("op", self.convolution_kind(), None, node, self.parse_chain())
             elif not self.juxtaposition_first and self.starts_factor(tok):
                 rhs = self.parse_power()
                 node = rhs if node == ("num", Fraction(1)) else ("mul", "juxt", node, rhs)
@@ -198,7 +201,7 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
             return tok.text in ("(", "[", "{")
         if tok.kind == "cmd":
             return tok.text not in _PRODUCT_COMMANDS and tok.text not in _COMPARISONS and tok.text not in (
-                r"\div", r"\top", r"\intercal", r"\prime")
+                r"\div", r"\oslash", r"\top", r"\intercal", r"\prime") and tok.text not in CONVOLUTION_COMMANDS
         return False
 
     def parse_unary(self):
@@ -294,9 +297,15 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
         """1_{z > 0} (an indicator) or 1_m (a ones vector)."""
         self.expect_op("_")
         tok = self.peek()
-        if tok.kind == "ident" and tok.text == "m":
+        if tok.kind == "op" and tok.text == "{" and self.peek(1).kind in ("ident", "num") and self.is_op("}", 2):
             self.next()
-            self.batch = True
+            tok = self.peek()  # 1_{m}, 1_{n}: as 1_m
+            self.next(), self.next()
+            self.batch = self.batch or tok.text == "m"
+            return ("ones", None)
+        if tok.kind in ("ident", "num"):  # 1_m, 1_n: a ones vector (its length comes from the product)
+            self.next()
+            self.batch = self.batch or tok.text == "m"
             return ("ones", None)
         if not (tok.kind == "op" and tok.text == "{"):
             raise self.error("expected 1_{z > 0} or 1_m")
@@ -322,7 +331,7 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
         # name).  Other subscripts (W_2, y_hat, relu_prime) are read as scripts below.
         while self.is_op("_") and self.peek(1).kind in ("ident", "num"):
             joined = word + "_" + self.peek(1).text
-            if not (self.is_function(joined) or self.ns.lookup(joined)):
+            if not (self.is_function(joined) or self.ns.lookup(joined) or joined in dict(self.ns.convention.names)):
                 break
             self.next()
             self.next()
@@ -339,13 +348,18 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
             self.batch = True
             return (word, self.parse_group())
         if word == "ones" and not self.ns.lookup(word):
+            if self.is_op("("):
+                self.skip_call()  # ones(1, m), ones(n): the length comes from the product anyway
             return ("ones", None)
+        layer_op = self.layer_word(word)
+        if layer_op is not None:
+            return self.parse_layer_op(*layer_op, tok)
         if word == "max" and self.is_op("(") and not self.ns.lookup(word):
             return self.parse_max()
         if self.is_generic_f(word) and (self.is_op("(") or self.is_op("'") or self.is_op("^") or self.is_op("_")):
             return self.parse_call(word, tok)
-        if self.is_function(word) and not self.ns.lookup(word):
-            return self.parse_call(word, tok)
+        if self.is_function(word) and (not self.ns.lookup(word) or self.is_op("(")) and not self.scripted_name(word):
+            return self.parse_call(word, tok)  # sigma(z) is the sigmoid even where a value is named sigma
         if self.ns.lookup(word) or self.is_op("_") or self.is_op("^"):
             return self.parse_name(word, tok)
         return self.split_word(word, tok)
@@ -359,10 +373,19 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
         return tree
 
     def is_function(self, word) -> bool:
-        return word.lower() in self.functions
+        return word in self.functions or word.lower() in self.functions
 
     def is_generic_f(self, word) -> bool:
-        return word in GENERIC_FUNCTIONS and not self.ns.lookup(word)
+        """f, g, phi as a layer's activation - unless the network names values g1, ... and g^{[1]} is one of them."""
+        return self.generic(word) and not self.ns.lookup(word) and not self.scripted_name(word)
+
+    def generic(self, word) -> bool:
+        if word == "phi" and any(act == "gelu" for act, _ in self.ns.layers.values()):
+            return False  # GELU's derivative z phi(z) + Phi(z): phi is the normal density there
+        return word in GENERIC_FUNCTIONS
+
+    def function_name(self, word) -> str:
+        return self.functions.get(word) or self.functions[word.lower()]  # phi and Phi differ; ReLU is relu
 
     def split_word(self, word, tok):
         """wx -> w x, when the pieces are all names of the network (longest pieces first)."""
@@ -396,7 +419,7 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
                 self.next()
                 self.next()
                 order += 1
-            elif self.is_op("_") and word in GENERIC_FUNCTIONS:
+            elif self.is_op("_") and self.generic(word):
                 self.next()
                 sub = self.script_word()
                 if not sub.isdigit():
@@ -408,7 +431,7 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
                         order += 1
                     elif mark[0] == "pow":
                         power = mark[1]
-                    elif mark[0] == "layer" and word in GENERIC_FUNCTIONS:
+                    elif mark[0] == "layer" and self.generic(word):
                         layer = mark[1]
                     else:
                         raise FormulaError(f"unexpected superscript on the function {word!r}")
@@ -426,9 +449,9 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
         return node if power is None else ("pow", node, power)
 
     def function_node(self, word, order, arg, layer, tok):
-        if word in GENERIC_FUNCTIONS and arg[0] == "entry" and layer is None:
+        if self.generic(word) and arg[0] == "entry" and layer is None:
             return ("call",) + self.function_node(word, order, arg[1], layer, tok)[1:3] + (arg,)  # f'(z_j): z's layer
-        if word in GENERIC_FUNCTIONS:
+        if self.generic(word):
             if layer is not None:  # the author's numbering: the layer of its pre-activation
                 layer = layer_number(layer, self.ns.convention, f"{word}^[{layer}]") + self.ns.convention.numbering.offset("z")
             if layer is None and arg[0] == "name":
@@ -442,7 +465,7 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls):
                 )
             name = self.ns.layers[layer][0]
         else:
-            name = self.functions[word.lower()]
+            name = self.function_name(word)
         if order and (name == "softmax" or name in ELEMENTARY_FUNCTIONS):
             raise FormulaError(f"{word}' is not supported in formulas; write its derivative out")
         return call(name, order, arg)

@@ -10,6 +10,9 @@ symprop's.
 
 from __future__ import annotations
 
+import re
+from fractions import Fraction
+
 from ..errors import FormulaError
 from .conventions import layer_number
 from .tokens import _TRANSPOSE_COMMANDS, _WORD_COMMANDS, MAX_EXPONENT
@@ -37,8 +40,10 @@ class NameScripts:
                 self.next()
                 parts = self.script_parts()
                 sub = "".join(parts)
-                if self.ns.lookup(f"{base}_{sub}"):
-                    base = f"{base}_{sub}"
+                joined = next((f"{base}_{w}" for w in (sub, "_".join(parts))
+                               if self.ns.lookup(f"{base}_{w}") or self._layered(f"{base}_{w}")), None)
+                if joined:
+                    base = joined  # W_out; Z_c^{[1]}, Z_{c,b}^{[1]} (a name with a subscript and a layer)
                 elif sub.isdigit():
                     layer = sub
                 elif sub == "hat":
@@ -51,7 +56,9 @@ class NameScripts:
                     raise FormulaError(f"unknown subscript {base}_{sub} at position {tok.pos}; known names: {self.ns.known()}")
             else:
                 for mark in self.parse_superscript():
-                    if mark[0] == "layer":
+                    if mark == ("pow", 2) and base == "sigma" and self._variance_named():
+                        base = "var"  # sigma^2, sigma^{2 [1]}: the variance, as the notes name it
+                    elif mark[0] == "layer":
                         layer = mark[1]
                     elif mark[0] == "example":
                         pass
@@ -65,6 +72,13 @@ class NameScripts:
         if indices and self.ns.names[node[1]].shape != ():
             node = ("entry", node, indices)
         return self.apply_marks(node, after)
+
+    def _layered(self, base) -> bool:
+        """Names of the network are ``base`` and a layer number (Z_c1 for Z_c)."""
+        return any(re.fullmatch(re.escape(base) + r"\d+", n) for n in self.ns.names)
+
+    def _variance_named(self) -> bool:
+        return any(re.fullmatch(r"var\d*", n) for n in self.ns.names)
 
     def _is_layer_power(self, base, n) -> bool:
         # W^2 where W names nothing but W2 exists (or would, in another numbering): a layer without brackets.
@@ -125,13 +139,16 @@ class NameScripts:
             return [tok.text] if not _index_pair(tok.text) else list(tok.text)
         if tok.kind == "op" and tok.text == "{":
             parts = []
-            while not self.is_op("}"):
+            depth = 0  # braces of \mathrm{out} inside the subscript
+            while depth or not self.is_op("}"):
                 t = self.next()
                 if t.kind == "end" or len(parts) > 8:
                     raise self.error("unclosed subscript", t)
                 if t.kind in ("num", "ident"):
                     parts.append(t.text)
-                elif t.kind == "op" and t.text in ("(", ")", "[", "]", "{", "}", "=", ","):
+                elif t.kind == "op" and t.text in ("{", "}"):
+                    depth += 1 if t.text == "{" else -1
+                elif t.kind == "op" and t.text in ("(", ")", "[", "]", "=", ","):
                     continue
                 elif t.kind == "cmd" and t.text in _WORD_COMMANDS:
                     continue
@@ -162,6 +179,10 @@ class NameScripts:
         if tok.kind == "op" and tok.text == "-":
             self.next()
             return [("pow", -self.small_integer(self.next()))]
+        if tok.kind == "cmd" and tok.text == r"\circ":  # x^∘-1/2: a Hadamard power (every power here is entrywise)
+            self.next()
+            sign = -1 if self.is_op("-") and self.next() else 1
+            return [("pow", self.exponent(self.next(), sign))]
         return self.script_marks(single=True)
 
     def layer_text(self, first) -> str:
@@ -206,10 +227,13 @@ class NameScripts:
                 marks.append(("T",))
             elif (tok.kind == "op" and tok.text == "'") or (tok.kind == "cmd" and tok.text == r"\prime"):
                 marks.append(("prime",))
+            elif tok.kind == "cmd" and tok.text == r"\circ" and closing is not None:
+                continue  # ^{\circ -2}: a Hadamard power
             elif tok.kind == "num":
-                marks.append(("pow", self.small_integer(tok)))
+                marks.append(("pow", self.exponent(tok, 1) if closing is not None else self.small_integer(tok)))
             elif tok.kind == "op" and tok.text == "-" and self.peek().kind == "num":
-                marks.append(("pow", -self.small_integer(self.next())))
+                number = self.next()
+                marks.append(("pow", self.exponent(number, -1) if closing is not None else -self.small_integer(number)))
             else:
                 raise FormulaError(
                     f"unexpected {tok.text!r} in a superscript at position {tok.pos}: "
@@ -246,6 +270,18 @@ class NameScripts:
             "an exponent must be a small integer (from "
             f"-{MAX_EXPONENT} to {MAX_EXPONENT}); x^(10^10) and the like are refused"
         )
+
+    def exponent(self, tok, sign: int):
+        """n or n/k (a square root's 1/2, -1/2): an int, or a Fraction."""
+        n = sign * self.small_integer(tok)
+        if self.is_op("/") and self.peek(1).kind == "num":
+            self.next()
+            k = self.small_integer(self.next())
+            if k == 0:
+                raise FormulaError("an exponent n/0")
+            n = Fraction(n, k)
+            n = int(n) if n.denominator == 1 else n
+        return n
 
     def small_integer(self, tok) -> int:
         if tok.kind != "num" or not tok.text.isdigit() or int(tok.text) > MAX_EXPONENT:

@@ -95,6 +95,30 @@ def _sym_product(kind, a, b):
     raise NotSymbolic((a, b))
 
 
+def _layer_op(e, conv):
+    """The layer ops of ops/convolution.py and ops/attention.py as ("op", ...) nodes (None for anything else)."""
+    if isinstance(e, ops.Conv):
+        return ("op", "corr", None, conv(e.kernels), conv(e.input))
+    if isinstance(e, ops.ConvKernelGrad):
+        return ("op", "corr", None, conv(e.args[0]), conv(e.args[1]))
+    if isinstance(e, ops.ConvInputGrad):
+        return ("op", "full", None, ("op", "rot180", None, conv(e.args[1])), conv(e.args[0]))
+    if isinstance(e, ops.Pool):
+        return ("op", f"{e.kind}pool", e.geometry[4], conv(e.input))
+    if isinstance(e, ops.PoolGrad):
+        if e.kind == "max":
+            return ("op", "route_max", None, conv(e.args[0]), conv(e.args[1]))
+        taps = e.geometry[3] * e.geometry[4]
+        return ("mul", "juxt", ("num", Fraction(1, taps)), ("op", "up", e.geometry[4], conv(e.args[0])))
+    if isinstance(e, ops.Flatten):
+        return ("op", "vec", None, conv(e.args[0]))
+    if isinstance(e, ops.Unflatten):
+        return ("op", "unvec", None, conv(e.args[0]))
+    if isinstance(e, ops.Masked):
+        return ("op", "mask", None, conv(e.scores), conv(e.mask))
+    return None
+
+
 def _elementary_name(e) -> str:
     return next(name for name, (_, f) in ELEMENTARY_FUNCTIONS.items() if isinstance(e, f))
 
@@ -135,6 +159,8 @@ def from_sympy(expr, namespace_: Namespace):
     def power(base, exponent):
         if exponent == sp.Rational(1, 2):
             return call("sqrt", 0, conv(base))
+        if exponent.is_Rational and not exponent.is_Integer and abs(exponent.p) <= MAX_EXPONENT and exponent.q <= MAX_EXPONENT:
+            return ("pow", conv(base), Fraction(int(exponent.p), int(exponent.q)))  # (var + eps)^(-1/2)
         if not (exponent.is_Integer and abs(int(exponent)) <= MAX_EXPONENT):
             raise FormulaError(f"exponent {exponent} in {sp.sstr(expr)}: only integers up to {MAX_EXPONENT} are supported")
         return ("pow", conv(base), int(exponent))
@@ -170,7 +196,12 @@ def from_sympy(expr, namespace_: Namespace):
         if isinstance(e, sp.Transpose):
             return ("T", conv(e.arg))
         if isinstance(e, sp.OneMatrix):
-            return ("ones", (int(e.shape[0]), int(e.shape[1])))
+            if all(sp.sympify(k).is_Integer for k in e.shape):
+                return ("ones", (int(e.shape[0]), int(e.shape[1])))
+            return ("ones", None)  # 1_m: its length comes from its product
+        layer_op = _layer_op(e, conv)
+        if layer_op is not None:
+            return layer_op
         if isinstance(e, ops.ScalarFunctionBase):
             return call(e.rule.name, 0, conv(e.args[0], lifted))
         if isinstance(e, sp.Heaviside):
@@ -178,7 +209,7 @@ def from_sympy(expr, namespace_: Namespace):
         if isinstance(e, _SYMPY_ELEMENTARY):
             return call(_elementary_name(e), 0, conv(e.args[0], lifted))
         if isinstance(e, ops.Softmax):
-            return call("softmax", 0, conv(e.arg))
+            return call("softmax", 0, conv(e.arg)) if e.axis == 0 else ("op", "softmax_rows", None, conv(e.arg))
         from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
         if isinstance(e, ElementwiseApplyFunction):

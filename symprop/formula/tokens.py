@@ -40,7 +40,27 @@ UNICODE = {
     "Δ": " Delta",
     "∑": r"\sum ",
     "𝟏": r"\mathbf{1}",
+    "μ": " mu",
+    "γ": " gamma",
+    "β": " beta",
+    "ε": " epsilon",
+    "α": " alpha",
+    "λ": " lambda",
+    "η": " eta",
+    "⊘": r" \oslash ",
+    "∂": r"\partial ",
+    "⋆": r" \star ",
+    "∗": r" \ast ",
+    "⁻¹": "^{-1}",
+    "²": "^{2}",
+    "√": r"\sqrt ",
 }
+
+# Marks the terminal text puts on names: Ẑ1 is Zhat1, Z̃1 is Ztilde1 (after NFD, a letter and the mark).
+_COMBINING = {"\u0302": "hat", "\u0303": "tilde", "\u0304": "bar"}
+_ACCENTED = re.compile("([A-Za-z])([\u0302\u0303\u0304])")
+# sigma squared is the variance in the notes: σ²1 is var1 (as \sigma^{2\,[1]} in LaTeX)
+_VARIANCE = re.compile("σ²(\\d*)")
 
 _TOKEN = re.compile(
     r"""
@@ -48,7 +68,7 @@ _TOKEN = re.compile(
     |(?P<num>\d+(?:\.\d+)?|\.\d+)
     |(?P<ident>[A-Za-z][A-Za-z0-9]*)
     |(?P<cmd>\\(?:[A-Za-z]+|.))
-    |(?P<op>\*\*|>=|<=|[-+*/@^_'(){}\[\],.<>|=])
+    |(?P<op>\*\*|>=|<=|[-+*/@^_'(){}\[\],.<>|=;])
     """,
     re.X,
 )
@@ -89,6 +109,9 @@ def _prepare(text: str) -> str:
         raise FormulaError(f"the formula is {len(text)} characters long; the limit is {MAX_LENGTH}")
     if "__" in text:
         raise FormulaError("'__' is not allowed in a formula (formulas are maths, not Python)")
+    text = unicodedata.normalize("NFD", text)
+    text = _ACCENTED.sub(lambda m: f" {m.group(1)}{_COMBINING[m.group(2)]}", text)
+    text = _VARIANCE.sub(lambda m: rf" \sigma^{{2\,[{m.group(1)}]}}" if m.group(1) else r" \sigma^{2}", text)
     for uni, ascii_ in UNICODE.items():
         if uni in text:
             text = text.replace(uni, ascii_)

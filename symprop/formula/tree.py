@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from ..errors import FormulaError
@@ -26,6 +27,8 @@ class FormulaShapeError(FormulaError):
 #   ("outer", a, b)                                      NumPy's np.outer (of the flattened vectors)
 #   ("entry", name node, indices)   a component: delta_j, w_{jk} (indices: letters, rows first)
 #   ("isum", index, a)              a sum over a component index: sum_k w_{kj} delta_k
+#   ("op", name, parameter, a[, b])  a layer op of layers.py: ("op", "corr", None, K, X) is K ⋆ X,
+#                                   ("op", "up", 2, g) is up_2(g)
 #
 # kind of "mul": matmul (@), hadamard (⊙), star (NumPy *), juxt (juxtaposition / \cdot)
 
@@ -35,6 +38,8 @@ _CHILD_SLOTS = {"neg": (1,), "T": (1,), "sum": (1,), "mean": (1,), "pow": (1,), 
 
 
 def children(node) -> list:
+    if node[0] == "op":
+        return [(i, node[i]) for i in range(3, len(node))]
     return [(i, node[i]) for i in _CHILD_SLOTS.get(node[0], ())]
 
 
@@ -63,6 +68,7 @@ def mentions(node, kinds) -> bool:
 
 
 _PRECEDENCE = {"add": 1, "sub": 1, "mul": 2, "div": 2, "neg": 3, "pow": 4, "T": 4}
+_INFIX_OPS = ("corr", "full")  # K ⋆ X, rot180(K) ∗full δ: products
 _MUL_TEXT = {"matmul": " @ ", "hadamard": " ⊙ ", "star": " * ", "juxt": " "}
 
 
@@ -71,7 +77,7 @@ def text(node) -> str:
 
     def wrap(child, minimum):
         s = text(child)
-        return f"({s})" if _PRECEDENCE.get(child[0], 9) < minimum else s
+        return f"({s})" if _precedence(child) < minimum else s
 
     op = node[0]
     if op == "num":
@@ -93,7 +99,9 @@ def text(node) -> str:
     if op == "div":
         return f"{wrap(node[1], 3)} / {wrap(node[2], 3)}"
     if op == "pow":
-        return f"{wrap(node[1], 5)}^{node[2]}"
+        n = node[2]
+        exponent = f"({n})" if isinstance(n, Fraction) and n.denominator != 1 else str(n)
+        return f"{wrap(node[1], 5)}^{exponent}"
     if op == "T":
         return wrap(node[1], 5) + "ᵀ"
     if op in ("sum", "mean"):
@@ -108,12 +116,22 @@ def text(node) -> str:
         return f"{text(node[1])}[{','.join(node[2])}]"
     if op == "isum":
         return f"sum_{node[1]}({text(node[2])})"
+    if op == "op":
+        from .layers import op_text
+
+        return op_text(node, lambda i: wrap(node[i], 3) if node[1] in _INFIX_OPS else text(node[i]))
     if op == "call":
         _, name, order, arg = node
         if name == "step" and order == 0:
             return f"1[{text(arg)} > 0]"
         return f"{name}{chr(39) * order}({text(arg)})"
     raise FormulaError(f"unknown formula node {op!r}")
+
+
+def _precedence(node) -> int:
+    if node[0] == "op" and node[1] in _INFIX_OPS:
+        return _PRECEDENCE["mul"]
+    return _PRECEDENCE.get(node[0], 9)
 
 
 def name_node(name: str, batch: bool = False):

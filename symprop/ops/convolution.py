@@ -70,19 +70,21 @@ def kernel(name: str, out_channels: int, in_channels: int, size) -> TensorSymbol
 
 def image_dims(x) -> tuple | None:
     """(C, H, W) of a value that is an image (a TensorSymbol, a conv or pool, an activation of one...)."""
-    dims = getattr(x, "dims", None)
-    if dims is not None:
-        return tuple(dims) if len(dims) == 3 else None
-    if isinstance(x, (Conv, Pool)):
-        return x.out_dims
-    if isinstance(x, Named):
-        return image_dims(x.expr)
-    if isinstance(x, MatrixExpr) and x.args:
-        for a in x.args:  # entrywise ops and sums of one image keep its geometry
-            if isinstance(a, MatrixExpr) and a.shape == x.shape:
-                found = image_dims(a)
-                if found is not None:
-                    return found
+    seen, stack = set(), [x]
+    while stack:  # each subexpression once: a residual network's expression is a DAG
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        dims = getattr(e, "dims", None)
+        if dims is not None:
+            return tuple(dims) if len(dims) == 3 else None
+        if isinstance(e, (Conv, Pool)):
+            return e.out_dims
+        if isinstance(e, Named):
+            stack.append(e.expr)
+        elif isinstance(e, MatrixExpr) and e.args:  # entrywise ops and sums of one image keep its geometry
+            stack.extend(a for a in reversed(e.args) if isinstance(a, MatrixExpr) and a.shape == e.shape)
     return None
 
 

@@ -52,12 +52,15 @@ class FormulaCheck:
     counterexample: Optional[Counterexample] = None
     shape_error: Optional[str] = None
     notes: list = field(default_factory=list)
+    over_batch: bool = False  # the network is declared over a batch (its values are whole batches)
 
     def __bool__(self):
         return self.ok
 
     def __str__(self):
         form = "batch form, mean over the batch" if self.batched else "per example"
+        if self.over_batch:
+            form = "a network over a batch: the batch mean"
         lines = [f"{self.label} ({form})", f"  your formula, as read: {self.formula}"]
         kind = "exact rational" if self.exact else "random float64"
         if self.ok:
@@ -149,7 +152,15 @@ def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed:
     conv = _convention(d, target, layers, rows, names)
     namespace = fm.namespace(d, target.exclude, conv)
     parsed = fm.parse(formula, namespace)
-    if batched is None:
+    if namespace.over_batch:  # the network's own values are whole batches: nothing to sum over
+        if batched:
+            raise FormulaError(f"the network is declared over a batch (batch={d.network.batch}): its gradients are "
+                               "already batch means; leave batched unset")
+        if fm.mentions(parsed.tree, ("sum", "mean")):
+            raise FormulaError("the network is declared over a batch: write a sum over the examples as a product "
+                               "with a ones vector (Z1 1_m), not as a sum over i")
+        batched = False
+    elif batched is None:
         batched = parsed.batch
     elif not batched and parsed.batch:
         raise FormulaError("the formula is written for a batch (m, sums over examples or batch matrices) but batched=False")
@@ -164,8 +175,12 @@ def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed:
     result = FormulaCheck(
         ok=False, label=label, formula=parsed.text, source=parsed.source, batched=batched,
         derived=sympy_text(derived_expr) if derived_expr is not None else "?", points=count, exact=exact,
+        over_batch=namespace.over_batch,
     )
     result.notes.extend(_convention_notes(conv, parsed, target))
+    if namespace.over_batch:
+        result.notes.append(f"the network is declared over a batch: checked on batches of m = {sampler.batch_size} "
+                            "examples (one per column)")
     if d.network.loss_reading:
         result.notes.append(d.network.loss_reading)
 
@@ -174,7 +189,7 @@ def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed:
         result.notes.append(_components_note(order, target, parsed))
 
     def evaluate(tree, point):
-        return fm.Evaluator(point.env, point.examples, exact, order)(tree)
+        return fm.Evaluator(point.env, point.examples, exact, order, namespace.ops)(tree, np.shape(point.expected))
 
     # Try the readings in order; the first whose shapes fit is the formula.
     chosen, shape_error = None, None
@@ -201,6 +216,13 @@ def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed:
     result.counterexample = _counterexample(tree, sample, evaluate, exact)
     regularisation = _regularisation_tree(d, target, namespace, rows)
     result.diagnosis = diagnose(tree, namespace, sample, evaluate, exact, batched, regularisation)
+    if result.diagnosis is None and chosen is None:  # no reading fits: a repair of another one may
+        for other in parsed.readings:
+            if other != tree:
+                result.diagnosis = diagnose(other, namespace, sample, evaluate, exact, batched, regularisation)
+                if result.diagnosis is not None:
+                    result.formula = text(other)
+                    break
     if not rows and not exact:
         flipped = [transposed(p) for p in columns_sample]
         if any(_matches(reading, flipped, evaluate, exact) for reading in parsed.readings):

@@ -9,13 +9,14 @@ function and one row; tests/test_mistakes.py holds each row's test formulas.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Callable, Optional
 
 import numpy as np
 
 from .. import formula as fm
+from . import layer_mistakes as lm
 from ..errors import FormulaError
 from ..formula import name_node, text
 from ..formula.evaluate import free_indices
@@ -34,6 +35,7 @@ class RepairContext:
     shapes: dict  # path -> shape of that subtree at the first point (None: does not evaluate)
     inside_sum: set  # paths inside a sum over the examples
     regularisation: Optional[tuple] = None  # the hyper-parameter terms of the gradient, as a tree (lamda W1)
+    env: dict = field(default_factory=dict)  # the values of the names at the first point (their shapes)
 
 
 def _num(value) -> tuple:
@@ -71,6 +73,10 @@ def _factor_m(tree, ctx):
     if ctx.batched:
         yield ("div", tree, name_node("m", True)), "a factor 1/m is missing (the loss is the mean over the batch)"
         yield ("mul", "juxt", name_node("m", True), tree), "an extra factor 1/m"
+    elif ctx.namespace.over_batch:  # a network over a batch: its adjoints hold the 1/m of the mean already
+        yield ("mul", "juxt", name_node("m"), tree), ("an extra factor 1/m: the network's adjoints are of the batch "
+                                                      "mean already (dL/dYhat holds its 1/m)")
+        yield ("div", tree, name_node("m")), "a factor 1/m is missing (the loss is the mean over the batch)"
 
 
 def _matrix_paths(tree, ctx):
@@ -86,10 +92,12 @@ def _toggle(node):
 
 def _transposes(tree, ctx):
     """Missing or misplaced transposes: one toggled, a product's factors swapped, two leaves toggled."""
-    for path, node in _matrix_paths(tree, ctx):
+    paths = list(_matrix_paths(tree, ctx))
+    for path, node in paths:  # a transpose written where none belongs first: K1ᵀ for K1, not (c K1ᵀ)ᵀ
         if node[0] == "T":
             yield fm.replace(tree, path, node[1]), f"{text(node)} should be {text(node[1])}"
-        else:
+    for path, node in paths:
+        if node[0] != "T":
             yield fm.replace(tree, path, ("T", node)), f"{text(node)} should be {text(('T', node))}"
     for path, node in fm.subtrees(tree):
         if node[0] == "mul" and node[1] in ("matmul", "juxt", "star"):
@@ -301,9 +309,11 @@ def _reduce_axis(tree, ctx):
         if not keepdims:
             yield fm.replace(tree, path, ("reduce", how, axis, True, arg)), \
                 f"np.{how}(..., axis={axis}) drops the axis (a 1-D array NumPy treats as a row): add keepdims=True"
+        why = ("the softmax Jacobian sums along the axis the softmax normalises" if lm.mentions_softmax(tree, ctx)
+               else "a bias sums over the examples")
         for keep in (keepdims, True):
             yield fm.replace(tree, path, ("reduce", how, 1 - axis, keep, arg)), \
-                f"np.{how} over axis {axis} should be over axis {1 - axis} (a bias sums over the examples)"
+                f"np.{how} over axis {axis} should be over axis {1 - axis} ({why})"
 
 
 def _swapped_indices(tree, ctx):
@@ -339,6 +349,16 @@ MISTAKES = (
     Mistake("sum_vs_mean", "sum vs mean over the batch", _sum_vs_mean),
     Mistake("factor_m", "factor 1/m", _factor_m),
     Mistake("indices", "component indices swapped", _swapped_indices),
+    Mistake("bn_mean_path", "the path through the mean of a batch or layer norm forgotten", lm.missing_mean_path),
+    Mistake("bn_variance_path", "the path through the variance of a batch or layer norm forgotten", lm.missing_variance_path),
+    Mistake("softmax_axis", "the softmax Jacobian applied along the wrong axis", lm.softmax_axis),
+    Mistake("ones_axis", "a sum or a broadcast along the wrong axis", lm.ones_axis),
+    Mistake("conv_flip", "the kernel flip (rot180) forgotten or extra", lm.conv_flip),
+    Mistake("conv_order", "correlation and full convolution, or their operands, confused", lm.conv_order),
+    Mistake("pooling", "max-pool routing and average-pool spreading confused, or the 1/k² forgotten", lm.pooling),
+    Mistake("dropout_mask", "the dropout mask forgotten", lm.dropout_mask),
+    Mistake("constant_factor", "a constant factor of a layer (1/p_keep, 1/√d_k) forgotten or extra", lm.constant_factor),
+    Mistake("missing_sum", "a sum over the positions or examples forgotten", lm.missing_sum),
     Mistake("transpose", "missing or misplaced transpose", _transposes),
     Mistake("numbering", "right under another layer numbering", _numbering),
     Mistake("fprime_at_activation", "f' at the activation instead of the pre-activation", _fprime_at_activation),
@@ -360,7 +380,7 @@ class Diagnosis:
     repaired: Optional[str] = None  # the repaired formula, as text
 
 
-def _subtree_shapes(tree, point, exact) -> tuple:
+def _subtree_shapes(tree, point, exact, ops=None) -> tuple:
     """Shape of every subtree at one point (None where it does not evaluate), and the paths inside sums."""
     shapes, inside = {}, set()
     for path, node in fm.subtrees(tree):
@@ -369,7 +389,7 @@ def _subtree_shapes(tree, point, exact) -> tuple:
             inside.add(path)
         env = point.examples[0] if in_sum and point.examples else point.env
         try:
-            value = fm.Evaluator(env, point.examples, exact)(node)
+            value = fm.Evaluator(env, point.examples, exact, ops=ops)(node)
             shapes[path] = value.shape if isinstance(value, np.ndarray) else ()
         except (FormulaError, TypeError, ValueError):
             shapes[path] = None
@@ -377,8 +397,8 @@ def _subtree_shapes(tree, point, exact) -> tuple:
 
 
 def diagnose(tree, namespace, sample, evaluate, exact, batched, regularisation=None) -> Optional[Diagnosis]:
-    shapes, inside = _subtree_shapes(tree, sample[0], exact)
-    ctx = RepairContext(namespace, batched, shapes, inside, regularisation)
+    shapes, inside = _subtree_shapes(tree, sample[0], exact, namespace.ops)
+    ctx = RepairContext(namespace, batched, shapes, inside, regularisation, sample[0].env)
     tried = 0
     seen = {tree}
     for mistake in MISTAKES:

@@ -97,6 +97,13 @@ class _Sampler:
         self.rng = np.random.default_rng(seed)
         self.kinked = self._kinked_preactivations()
         self.target_kinds = self._target_kinds()
+        # a network declared over a batch of m examples: m is a number at the sample points
+        self.batch_size = network_batch_size(self.net)
+        self.sizes = {self.net.batch: self.batch_size} if self.net.batch is not None and self.net.batch.is_Symbol else {}
+        self.constants = {c.name: float(c.value) for c in fm.network_constants(self.net)}
+
+    def _dims(self, shape) -> tuple:
+        return tuple(int(sp.sympify(k).xreplace(self.sizes)) for k in shape)
 
     def _kinked_preactivations(self) -> list:
         """Pre-activations of layers whose activation is not smooth at 0 (ReLU and kin)."""
@@ -149,10 +156,14 @@ class _Sampler:
             grid = _UNIT_GRID if kind in ("unit", "distribution") else _GRID
             return sp.Rational(*_as_pair(self.rng.choice(grid)))
         if isinstance(sym, sp.MatrixSymbol):
-            shape = tuple(int(k) for k in sym.shape)
-            if kind == "distribution":  # cross-entropy's targets sum to 1
-                p = self.rng.dirichlet(np.ones(shape[0]))
-                return p.reshape(shape)
+            shape = self._dims(sym.shape)
+            hints = self.net.hints.get(sym, {})
+            if "dropout" in hints:
+                return _mask(self.rng, shape, float(hints["dropout"]))
+            if "attention_mask" in hints:  # any 0/1 mask that lets every query see itself
+                return np.maximum(_mask(self.rng, shape, 0.6), np.eye(*shape))
+            if kind == "distribution":  # cross-entropy's targets sum to 1, column by column
+                return self.rng.dirichlet(np.ones(shape[0]), size=shape[1]).T
             if kind == "unit":
                 return self.rng.uniform(0.1, 0.9, size=shape)
             return self.rng.normal(size=shape)
@@ -166,18 +177,20 @@ class _Sampler:
         if self.exact:
             return self._exact_env(values)
         out = self.d.evaluate(values)
-        env = {}
+        env = dict(self.constants)
+        if self.net.batch is not None:
+            env["m"] = float(self.batch_size)
         for sym in self.net.declared + self.net.hyperparams:
             v = values[sym.name]
             if isinstance(sym, sp.MatrixSymbol):
-                env[sym.name] = np.asarray(v, dtype=float).reshape(tuple(int(k) for k in sym.shape))
+                env[sym.name] = np.asarray(v, dtype=float).reshape(self._dims(sym.shape))
             else:
                 env[sym.name] = float(v)
         for step in self.d.steps:
             if step.kind == "update":
                 continue
             v = out[step.key]
-            env[step.name] = np.asarray(v, dtype=float).reshape(step.shape) if step.shape else float(v)
+            env[step.name] = np.asarray(v, dtype=float).reshape(self._dims(step.shape)) if step.shape else float(v)
         return env
 
     def _exact_env(self, values: dict):
@@ -246,7 +259,7 @@ class _Sampler:
         for name in envs[0]:
             if name == "m":
                 continue
-            if name in params:
+            if name in params or name in self.constants:  # shared by every example
                 batch_env[name] = envs[0][name]
             else:
                 columns = [np.asarray(e[name], dtype=float).reshape(-1, 1) for e in envs]
@@ -261,6 +274,33 @@ class _Sampler:
         values = {name: (batch_env[name] if name not in params else params[name]) for name in params}
         values.update({s.name: batch_env[s.name] for s in self.net.inputs + self.net.targets})
         return Point(values, batch_env, envs, expected)
+
+
+def network_batch_size(net) -> Optional[int]:
+    """The number of examples at the sample points of a network declared over a batch (None: per example).
+
+    A symbolic m is given a value unlike every other dimension of the
+    network, so that a transpose or a sum over the wrong axis cannot fit.
+    """
+    if net.batch is None:
+        return None
+    if net.batch.is_Integer:
+        return int(net.batch)
+    dims = {int(d) for s in net.declared for d in s.shape if sp.sympify(d).is_Integer}
+    dims |= {int(d) for n in net.nodes for d in getattr(n.symbol, "shape", ()) if sp.sympify(d).is_Integer}
+    m = 6
+    while m in dims:
+        m += 1
+    return m
+
+
+def _mask(rng, shape, keep: float) -> np.ndarray:
+    """A 0/1 mask keeping each entry with probability ``keep``, with both a 0 and a 1 where it has two entries."""
+    for _ in range(100):
+        mask = (rng.random(shape) < keep).astype(float)
+        if mask.size < 2 or 0 < mask.sum() < mask.size:
+            return mask
+    return mask
 
 
 def _hyper_numbers(net, hyperparams) -> dict:
@@ -302,6 +342,7 @@ def _as_pair(fraction) -> tuple:
 # --------------------------------------------------------------------------
 
 FORMULA_RTOL = 1e-8  # float64 evaluations of the same maths in another order differ by ~1e-15
+FORMULA_ATOL = 1e-12  # a gradient that is 0 in exact arithmetic (a bias before batch norm) is round-off, ~1e-17
 
 
 @dataclass
@@ -335,7 +376,7 @@ def compare(expected, given, exact: bool) -> Comparison:
         return Comparison(False, "the formula's value is not finite", idx, e[idx], g[idx])
     err = np.abs(g - e)
     scale = float(np.max(np.abs(e))) if e.size else 0.0
-    ok = err <= FORMULA_RTOL * np.abs(e) + 1e-10 * max(scale, 1e-30)
+    ok = err <= FORMULA_RTOL * np.abs(e) + 1e-10 * max(scale, 1e-30) + FORMULA_ATOL
     idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(err)), err.shape))
     return Comparison(bool(np.all(ok)), "", idx, float(e[idx]), float(g[idx]))
 
