@@ -345,9 +345,9 @@ class LatexPrinter(_SympyLatexPrinter):
             if isinstance(rest, sp.MatAdd):
                 body = rf"\left({body}\right)"
         elif _ones_times_scalar(factors):
-            # (1^T y) 1, not 1 1^T y (which reads as eleven): the scalar first, then the ones column
+            # 1 (1^T y), not 1 1^T y (which reads as eleven): the sum bracketed
             ones, rest = _ones_times_scalar(factors)
-            body = r"\left(" + " ".join(self._factor(f, expr) for f in rest) + r"\right) " + self._print(ones)
+            body = self._print(ones) + r" \left(" + " ".join(self._factor(f, expr) for f in rest) + r"\right)"
         else:
             body = " ".join(self._factor(f, expr) for f in factors)
         return self._with_coefficient(c, body)
@@ -461,10 +461,14 @@ def _is_indicator(e) -> bool:
 
 
 def _ones_times_scalar(factors):
-    """(the ones column, the factors after it) if ``factors`` are 1 u^T v (a column of ones times a 1x1 product)."""
-    if len(factors) > 1 and isinstance(factors[0], sp.OneMatrix) and factors[0].shape[1] == 1:
+    """(the ones column, the factors after it) if ``factors`` are 1 1^T v: a column of ones times the sum 1^T v.
+
+    Printed 1 (1^T v): 1 1^T v reads as eleven.  The order stays, so the
+    formula parser reads it as the product it is.
+    """
+    if len(factors) > 2 and isinstance(factors[0], sp.OneMatrix) and factors[0].shape[1] == 1:
         rest = factors[1:]
-        if rest[0].shape[0] == 1 and rest[-1].shape[1] == 1:
+        if isinstance(rest[0], sp.OneMatrix) and rest[0].shape[0] == 1 and rest[-1].shape[1] == 1:
             return factors[0], rest
     return None
 
@@ -543,7 +547,7 @@ class TextPrinter(_SympyStrPrinter):
             body = self._print(factors[0])  # -y ⊘ ŷ: one factor needs no parentheses
         elif _ones_times_scalar(factors):
             ones, rest = _ones_times_scalar(factors)
-            body = "(" + " ".join(self._factor(f) for f in rest) + ") " + self._print(ones)  # (𝟏ᵀ y) 𝟏
+            body = self._print(ones) + " (" + " ".join(self._factor(f) for f in rest) + ")"  # 𝟏 (𝟏ᵀ y)
         else:
             body = " ".join(self._factor(f) for f in factors)
         if c == 1:
