@@ -17,6 +17,8 @@ from .mistakes import common_mistakes
 from .structure import dense_layers
 from .view import Block, Math, Section, format_number
 
+MAX_LAYERS_REDECLARED = 8  # the exercise with another activation: networks of up to 8 layers
+
 
 class ExercisesSection(SectionBuilder):
     """A short exercise set; the answers follow, in a subsection of their own."""
@@ -99,6 +101,8 @@ class ExercisesSection(SectionBuilder):
     # -- 3. another activation -----------------------------------------------------
     def other_activation(self):
         layers = dense_layers(self.notes)
+        if len(layers) > MAX_LAYERS_REDECLARED:
+            return None  # declaring the network again costs more than linear time in its depth
         for layer, dense in sorted(layers.items()):
             if layer + 1 not in layers or not isinstance(ops.activation_rule(dense.a.activation), ops.ScalarFunction):
                 continue
