@@ -713,6 +713,8 @@ class NumPyPrinter(_SympyNumPyPrinter):
         body = self._chain_code(list(factors))
         if c == 1:
             return body
+        if c == -1:
+            return f"-{_paren_code(body)}"
         coefficient = self._print(c)
         coefficient = coefficient if coefficient.startswith("(") and coefficient.endswith(")") else _paren_code(coefficient)
         return f"{coefficient} * {_paren_code(body)}"

@@ -22,6 +22,12 @@ class Softmax(MatrixExpr):
             return MatrixExpr.__new__(cls, arg)
         return MatrixExpr.__new__(cls, arg, sp.Integer(1))
 
+    NOTATION = (
+        r"\operatorname{softmax}_{\mathrm{row}}",
+        "softmax of every row (plain softmax acts on every column)",
+        "",
+    )
+
     @property
     def arg(self):
         return self.args[0]
