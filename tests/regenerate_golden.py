@@ -108,6 +108,12 @@ CASES = {
     "custom_activation": (custom_activation, seeded_values(custom_activation), 0.1),
     "deep_sigmoid_vs_relu": (deep_sigmoid, deep_example_values(), 0.1, {"compare": deep_relu()}),
     "rnn": (examples.rnn, examples.RNN_VALUES, 0.1),
+    # beyond one column: a batch (batch norm), one column (layer norm), a sequence (attention), an image, dropout
+    "batch_norm": (lambda: example("batch_norm").net, example("batch_norm").VALUES, 0.1),
+    "layer_norm": (lambda: example("layer_norm").net, example("layer_norm").VALUES, 0.1),
+    "attention": (lambda: example("attention").net, example("attention").VALUES, 0.1),
+    "cnn_small": (lambda: example("cnn_small").net, example("cnn_small").VALUES, 0.1),
+    "dropout": (lambda: example("dropout").net, example("dropout").VALUES, 0.1),
 }
 
 

@@ -15,6 +15,8 @@ from typing import Optional
 import numpy as np
 import sympy as sp
 
+from .. import algebra as alg
+
 from .. import ops
 from ..batch import EXAMPLE_SUFFIX
 from ..errors import EvaluationError
@@ -164,6 +166,14 @@ class Notes:
             return rf"\mathbb{{R}}^{{{rows}}}"
         return rf"\mathbb{{R}}^{{{rows} \times {cols}}}"
 
+    def value_shape_tex(self, sym) -> str:
+        """The shape of a declared symbol or named value: an image's C x H x W, kernels' O x C x kh x kw."""
+        dims = getattr(sym, "dims", None)
+        if dims is not None:
+            product = r" \times ".join(str(d) for d in dims)
+            return rf"\mathbb{{R}}^{{{product}}}"
+        return self.shape_tex(alg.shape_of(sym))
+
     def shape_words(self, shape) -> str:
         return f"{_dim(shape[0])} x {_dim(shape[1])}" if shape else "scalar"
 
@@ -174,9 +184,11 @@ class Notes:
         tex = self.tex(expr)
         return rf"\left({tex}\right)" if isinstance(expr, sp.Add) else tex
 
-    def value(self, value) -> str:
-        """A number or matrix of the worked example; in the .tex a matrix wider than the page is scaled to fit (\\symfit)."""
-        tex = format_value(value)
+    def value(self, value, symbol=None) -> str:
+        """A number or matrix of the worked example; in the .tex a matrix wider than the page is scaled to fit (\\symfit).
+
+        ``symbol``: what the value is of; an image or a bank of kernels is written channel by channel."""
+        tex = format_value(value, getattr(symbol, "dims", None))
         return rf"\symfit{{{tex}}}" if self.fmt.name == "tex" and r"\begin{bmatrix}" in tex else tex
 
     def cell(self, tex: str) -> str:

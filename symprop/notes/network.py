@@ -7,7 +7,6 @@ from typing import Optional
 
 import sympy as sp
 
-from .. import algebra as alg
 from .. import ops
 from .context import SectionBuilder, _join_math
 from .view import Block, Equation, Math, Section
@@ -56,14 +55,14 @@ class NetworkSection(SectionBuilder):
         rows = []
         for sym in self.net.inputs:
             what = "input (a batch, one example per column)" if self.net.batch is not None else "input (one example)"
-            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(alg.shape_of(sym))), self.fmt.escape(what)))
+            rows.append((self.cell(self.name(sym.name)), self.cell(self.value_shape_tex(sym)), self.fmt.escape(what)))
         for sym in self.net.targets:
-            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(alg.shape_of(sym))), self.fmt.escape("target")))
+            rows.append((self.cell(self.name(sym.name)), self.cell(self.value_shape_tex(sym)), self.fmt.escape("target")))
         for sym in self.net.params:
             users = [n for n in self.net.nodes if sym in n.definition.free_symbols]
             where = ", ".join(sorted({f"layer {n.layer}" for n in users if n.layer is not None}))
-            what = "parameter" + (f" of {where}" if where else "")
-            rows.append((self.cell(self.name(sym.name)), self.cell(self.shape_tex(alg.shape_of(sym))), self.fmt.escape(what)))
+            what = ("kernels" if getattr(sym, "dims", None) else "parameter") + (f" of {where}" if where else "")
+            rows.append((self.cell(self.name(sym.name)), self.cell(self.value_shape_tex(sym)), self.fmt.escape(what)))
         for n in self.net.nodes:
             what = {
                 "pre-activation": f"pre-activation of layer {n.layer}",
@@ -71,7 +70,7 @@ class NetworkSection(SectionBuilder):
                 "prediction": "prediction",
                 "loss": "loss of one example" if self.net.batch is None else "loss, the mean over the batch",
             }.get(n.role, n.description or n.role)
-            rows.append((self.cell(self.name(n.name)), self.cell(self.shape_tex(n.shape)), self.fmt.escape(what)))
+            rows.append((self.cell(self.name(n.name)), self.cell(self.value_shape_tex(n.symbol)), self.fmt.escape(what)))
         header_ = (self.fmt.escape("symbol"), self.fmt.escape("shape"), self.fmt.escape("what it is"))
         return Block("table", header=header_, rows=tuple(rows))
 

@@ -44,10 +44,27 @@ class NotationSection(SectionBuilder):
             (self.lr, ["the learning rate"], self.lr in used),
             (r"\lVert A\rVert", ["the Frobenius norm: the square root of the sum of the squared entries"], r"\lVert" in used),
         ]
+        entries += self.op_entries()
         rows = tuple((self.cell(symbol), self.fmt.prose(*meaning)) for symbol, meaning, shown in entries if shown)
         table = Block("table", header=(self.fmt.escape("symbol"), self.fmt.escape("meaning")), rows=rows,
                       columns=r"l>{\raggedright\arraybackslash}p{0.68\linewidth}")
         return [Section("Notation", 1, (Block("box", blocks=(table,)),))]
+
+    def op_entries(self) -> list:
+        """The notation of the ops this derivation uses (convolution, pooling, masks ...), as each op states it."""
+        from ..network import _postorder
+
+        found = {}
+        for step in self.steps:
+            for e in _postorder(step.expr):
+                notation = getattr(type(e), "NOTATION", None)
+                if notation is not None and (type(e).__name__ != "Softmax" or getattr(e, "axis", 0)):
+                    found.setdefault(type(e).__name__, notation)
+        entries = []
+        for _, (symbol, meaning, definition) in sorted(found.items()):
+            words = [meaning] + ([": ", Math(definition)] if definition else [])
+            entries.append((symbol, words, True))
+        return entries
 
     def example_mark(self) -> str:
         return r"\langle i\rangle" if self.printer_settings["bracket_layers"] == "(l)" else "(i)"

@@ -103,6 +103,9 @@ class _Format:
 # ==========================================================================
 
 
+MAX_SLICES = 4  # an image of up to 4 channels (kernels: 4 channel pairs) is written slice by slice
+
+
 def format_number(value: float) -> str:
     """A number as the notes print it: 4 significant figures, integers as integers.
 
@@ -130,9 +133,19 @@ def format_number_text(value: float) -> str:
     return format_number(value).replace(r" \times 10^{", "e").replace("}", "").replace("\\", "")
 
 
-def format_value(value) -> str:
-    """LaTeX of a scalar or an array: a number, a bmatrix, or a summary of a big matrix."""
+def format_value(value, dims=None) -> str:
+    """LaTeX of a scalar or an array: a number, a bmatrix, or a summary of a big matrix.
+
+    ``dims``: the tensor an image or kernel matrix stands for, (C, H, W) or (O, C, kh, kw);
+    small ones are written as their H x W (kh x kw) slices, channel by channel.
+    """
     a = np.asarray(value, dtype=float)
+    if dims is not None and a.size == int(np.prod(dims)):
+        slices = a.reshape((-1,) + tuple(dims[-2:]))
+        if len(slices) <= MAX_SLICES and dims[-1] <= MAX_COLUMNS and dims[-2] <= MAX_ROWS:
+            return r"\left(" + r",\; ".join(format_value(m) for m in slices) + r"\right)"
+        size = r" \times ".join(str(d) for d in dims)
+        return rf"\left({size} \text{{ tensor of norm }} {format_number(np.linalg.norm(a))}\right)"
     if a.size == 1:
         return format_number(a.reshape(-1)[0])
     if a.ndim == 1:

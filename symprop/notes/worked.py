@@ -59,7 +59,7 @@ class WorkedSection(SectionBuilder):
         """The values of the worked example: every input, parameter and target, and the learning rate."""
         given = []
         for sym in self.net.inputs + self.net.params + self.net.targets:
-            given.append((self.name(sym.name), self.value(self.given[sym.name])))
+            given.append((self.name(sym.name), self.value(self.given[sym.name], sym)))
         given.append((self.lr, format_number(self.learning_rate)))
         if self.scalar:
             values = [Math(f"{name} = {value}") for name, value in given]
@@ -86,7 +86,7 @@ class WorkedSection(SectionBuilder):
             self._record(f"{self.optimizer}:{name}", value)
             lines.append(Equation(name, "=", self.value(value)))
         self._record(f"{self.optimizer}:{s.name}", new)
-        lines.append(Equation(self.tex(s.symbol), r"\leftarrow", self.value(new)))
+        lines.append(Equation(self.tex(s.symbol), r"\leftarrow", self.value(new, s.symbol)))
         return lines
 
     def worked_line(self, s, rel="=") -> list:
@@ -95,7 +95,7 @@ class WorkedSection(SectionBuilder):
         self._record(s.key, value)
         lhs = self.tex(s.symbol)
         if not self.scalar:
-            return _equation_chain(lhs, rel, [self.tex(s.expr), self.value(value)])
+            return _equation_chain(lhs, rel, [self.tex(s.expr), self.value(value, s.symbol)])
         expr = s.expr
         if s.kind == "loss" and ops.is_loss_node(expr):
             expr = expr.rule.explicit(expr.prediction, expr.target) * expr.rule.factor(expr.prediction)
@@ -106,7 +106,7 @@ class WorkedSection(SectionBuilder):
         self._record(s.key, value)
         lhs = self.tex(s.symbol)
         if not self.scalar:
-            return _equation_chain(lhs, "=", [self.tex(s.expr), self.value(value)])
+            return _equation_chain(lhs, "=", [self.tex(s.expr), self.value(value, s.symbol)])
         lines = []
         terms_symbolic, terms_numbers = [], []
         for c in s.contributions:

@@ -309,7 +309,7 @@ class Flatten(MatrixExpr):
 
     NOTATION = (
         r"\operatorname{vec}(X), \operatorname{vec}^{-1}",
-        "the entries of an image as one column, channel by channel and row by row; vec^-1 puts a column back",
+        "the entries of an image as one column, channel by channel and row by row, and its inverse",
         "",
     )
 
