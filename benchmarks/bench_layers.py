@@ -237,6 +237,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
+    parser.add_argument("--only", nargs="*", choices=["bn", "attention", "cnn", "derive"], help="run only these parts")
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
     import os
@@ -253,6 +254,8 @@ def main():
         node_by_node = load(nets["bn"].derive(closed_forms=False).numpy(), tmp, "gen_bn_nodes")
         hands = {"bn": hand_bn, "attention": hand_attention}
         for kind, module in modules.items():
+            if args.only and kind not in args.only:
+                continue
             for dtype in ("float32", "float64"):
                 rng = np.random.default_rng(0)
                 params = module.init_params(seed=0, dtype=dtype)
@@ -296,7 +299,8 @@ def main():
         print(f"{name:32s} {dtype:8s} {fmt(g):>12s} {hand_text:>12s} {fmt(t):>12s} {ratio_text} {g / t:9.3f}")
     print("gen/hand: median of paired ratios (back to back); gen/torch: ratio of medians. Targets: BN and attention "
           "gen/hand <= 1.05; CNN gen/torch <= 1.5")
-    derive_times()
+    if not args.only or "derive" in args.only:
+        derive_times()
 
 
 def agreement(value_a, grads_a, value_b, grads_b) -> float:

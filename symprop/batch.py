@@ -201,6 +201,16 @@ def indexed(e, per_example: set):
     return e.xreplace(mapping)
 
 
+def batcher_for(network, steps) -> Batcher:
+    """The Batcher of a derivation: its per-example symbols, and the names its batch matrices may not take."""
+    per_example = set(network.inputs) | set(network.targets)
+    for s in steps:
+        if s.kind in ("forward", "loss") or (s.kind == "adjoint"):
+            per_example.add(s.symbol)
+    taken = {s.name for s in network.declared} | {s.name for s in steps}
+    return Batcher(per_example, taken)
+
+
 def batch_forms(network, steps):
     """The steps with ``batched`` filled in.
 
@@ -210,12 +220,8 @@ def batch_forms(network, steps):
     """
     if network.batch is not None or not columns_per_example(network):
         return list(steps)
-    per_example = set(network.inputs) | set(network.targets)
-    for s in steps:
-        if s.kind in ("forward", "loss") or (s.kind == "adjoint"):
-            per_example.add(s.symbol)
-    taken = {s.name for s in network.declared} | {s.name for s in steps}
-    batcher = Batcher(per_example, taken)
+    batcher = batcher_for(network, steps)
+    per_example = batcher.per_example
     loss_row = sp.IndexedBase("L")[INDEX]
     out = []
     for s in steps:
@@ -257,4 +263,4 @@ def batch_forms(network, steps):
     return out
 
 
-__all__ = ["M", "INDEX", "batch_forms", "batch_name"]
+__all__ = ["M", "INDEX", "batch_forms", "batch_name", "batcher_for"]

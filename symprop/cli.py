@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -87,6 +88,9 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
                    help="the update rule the notes write out (default sgd)")
     d.add_argument("--force", action="store_true", help="replace output files that symprop did not generate")
+    d.add_argument("--no-latex-check", dest="latex_check", action="store_false",
+                   help="write --tex without test-compiling it (by default, where pdflatex is installed, "
+                        "a .tex that does not compile is an error and nothing is written)")
 
     e = sub.add_parser("emit", help="write the standalone NumPy training module of a model file")
     e.add_argument("model")
@@ -135,6 +139,11 @@ def _derive_outputs(derivation, args, stem: str) -> list:
         else:
             pdf_path = Path(args.tex).with_suffix(".pdf") if args.tex else Path(stem + ".pdf")
         outputs.append((pdf_path, pdf_bytes(tex.encode("utf-8"), str(pdf_path))))
+    elif args.tex and args.latex_check and shutil.which("pdflatex"):
+        from .pdf import pdf_bytes
+
+        # compiled and thrown away: a .tex that does not compile is an error, never a file written with exit 0
+        pdf_bytes(tex.encode("utf-8"), args.tex)
     if args.md:
         outputs.append((Path(args.md), derivation.markdown(values=values, learning_rate=lr, optimizer=args.optimizer)))
     if args.py:
@@ -200,8 +209,6 @@ def cmd_check(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    import shutil
-
     from .examples import two_layer
 
     outdir = Path(args.outdir)

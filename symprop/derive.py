@@ -126,6 +126,10 @@ def _derive(network: Network, closed_forms: bool = True) -> Derivation:
             local = None
             if not isinstance(share, MatrixExpr) and not isinstance(upstream, MatrixExpr):
                 local = share / upstream  # upstream is a symbol (or 1): the quotient is exact
+                if upstream in sp.denom(local).free_symbols:
+                    # a share that is a sum, delta2 w2 + delta2: cancel, or the local derivative
+                    # would be (delta2 w2 + delta2)/delta2, 0/0 where delta2 = 0 (a dead ReLU)
+                    local = sp.cancel(local)
             contributions[leaf].append(Contribution(node.name, upstream, share, local))
         # A declared symbol's gradient is complete once every node using it is done.
         for leaf in sorted(node.definition.free_symbols & declared_set, key=lambda s: s.name):

@@ -28,7 +28,7 @@ class GraphNode:
     id: str  # TikZ / Mermaid identifier
     label: str  # LaTeX (math mode) of the node's name
     text: str  # plain text (Mermaid)
-    kind: str  # "input" | "parameter" | "target" | "intermediate" | "loss" | "layer" | "ellipsis"
+    kind: str  # "input" | "parameter" | "target" | "intermediate" | "loss" | "layer" | "ellipsis" | "op"
     column: int
     row: int
     value: str = ""  # LaTeX of the forward value, when a worked example is given
@@ -42,6 +42,8 @@ class GraphEdge:
     gradient: str = ""  # LaTeX of the gradient flowing back along the edge
     gradient_text: str = ""
     bend: str = ""  # TikZ option for edges that jump over other nodes
+    value: str = ""  # LaTeX of the value flowing forward along the edge (the operation-level graph)
+    value_text: str = ""
 
 
 @dataclass(frozen=True)
@@ -92,12 +94,12 @@ def layout(nodes: list, edges: list, compact: bool) -> Graph:
         placed.append(GraphNode(_id(n.name), n.label, text, n.kind, col, row, n.value, n.value_text))
     position = {p.id: (p.column, p.row) for p in placed}
     out_edges = []
-    for source, target, gradient, gradient_text in edges:
+    for source, target, gradient, gradient_text, *value in edges:  # value: (LaTeX, text) of the forward value, if drawn
         (c0, r0), (c1, r1) = position[_id(source)], position[_id(target)]
         # An edge along a row that skips columns would cross the nodes between: arc it.
         crossed = any(p.row == r0 and c0 < p.column < c1 for p in placed) if r0 == r1 else False
         bend = "bend left=35" if crossed else ""
-        out_edges.append(GraphEdge(_id(source), _id(target), gradient, gradient_text, bend))
+        out_edges.append(GraphEdge(_id(source), _id(target), gradient, gradient_text, bend, *value))
     columns = 1 + max(p.column for p in placed)
     x_unit = min(2.6, TEXT_WIDTH_CM / max(columns - 1, 1))
     del by_name

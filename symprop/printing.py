@@ -22,6 +22,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter as _SympyLatexPrinter
 from sympy.printing.latex import translate as _latex_translate
 from sympy.printing.numpy import NumPyPrinter as _SympyNumPyPrinter
+from sympy.printing.precedence import PRECEDENCE, precedence
 from sympy.printing.str import StrPrinter as _SympyStrPrinter
 from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
@@ -30,9 +31,33 @@ from . import ops
 from .algebra import T
 
 _TRAILING_DIGITS = re.compile(r"^(.*?)(\d+)$")
-# Where an elementwise function's argument goes while its body is printed.
-_HOLE = sp.Symbol("_hole")
-_HOLE_TEXT = "@HOLE@"
+
+
+class _Hole(sp.Symbol):
+    """Where an entrywise function's argument goes while the function's body is printed.
+
+    It prints as the argument itself, and binds like it: SymPy's printers
+    bracket it by its ``precedence``, so exp(-z^2) of W x + b prints as
+    e^{-(W x + b)^2}, never e^{-W x + b^2}.
+    """
+
+    precedence = PRECEDENCE["Atom"]  # a symbol: never bracketed
+
+
+class _CompoundHole(_Hole):
+    precedence = PRECEDENCE["Add"]  # a sum or product of matrices: bracketed inside any tighter operation
+
+
+_HOLE = _Hole("_hole")
+_COMPOUND_HOLE = _CompoundHole("_compound_hole")
+
+
+def _hole_for(arg):
+    """The hole that binds like ``arg``: a plain symbol (or its transpose), or anything compound."""
+    plain = isinstance(arg, (sp.Symbol, sp.MatrixSymbol, sp.Indexed)) or (
+        isinstance(arg, sp.Transpose) and isinstance(arg.arg, sp.MatrixSymbol)
+    )
+    return _HOLE if plain else _COMPOUND_HOLE
 
 
 # ==========================================================================
@@ -94,12 +119,19 @@ def is_derivative_name(name: str, derivative_names=None) -> bool:
     return name.startswith("d") and len(name) > 1 and not name.startswith("delta") and name[1:2] != "_"
 
 
-def latex_name(name: str, bracket_layers: bool = True, derivative_names=None) -> str:
+LAYER_STYLES = ("[l]", "(l)", "_l")  # W^{[1]}, W^{(1)}, W_{1}
+
+
+def latex_name(name: str, bracket_layers=True, derivative_names=None) -> str:
     """LaTeX of an identifier: W1 -> W^{[1]} (matrix nets) or w_{1} (scalar nets).
 
-    ``dX`` is dL/dX; a ``__i`` suffix marks example i of a batch (x^{(i)}, a^{[1](i)}).
+    ``bracket_layers``: True (W^{[1]}), False (w_{1}) or a layer style of
+    LAYER_STYLES.  ``dX`` is dL/dX; a ``__i`` suffix marks example i of a batch
+    (x^{(i)}, a^{[1](i)}; with the (l) style, a^{(1)\\langle i\\rangle}).
     """
+    style = bracket_layers if isinstance(bracket_layers, str) else ("[l]" if bracket_layers else "_l")
     example = name.endswith("__i")
+    example_mark = r"\langle i\rangle" if style == "(l)" else "(i)"
     core = name[:-3] if example else name
     if is_derivative_name(core, derivative_names):
         inner = latex_name(core[1:] + ("__i" if example else ""), bracket_layers, derivative_names)
@@ -108,8 +140,8 @@ def latex_name(name: str, bracket_layers: bool = True, derivative_names=None) ->
     if match and match.group(1) and not match.group(1).endswith("_"):
         base, index = match.groups()
         base_tex = _latex_base(base)
-        if bracket_layers:
-            layer = f"[{index}]" + ("(i)" if example else "")
+        if style != "_l":
+            layer = (f"[{index}]" if style == "[l]" else f"({index})") + (example_mark if example else "")
             if base_tex.endswith("}") and "^{" in base_tex and base_tex.rindex("^{") > base_tex.rfind("_{"):
                 # a name with a superscript of its own (sigma^2): one superscript, sigma^{2 [1]}
                 head, _, sup = base_tex.rpartition("^{")
@@ -118,7 +150,7 @@ def latex_name(name: str, bracket_layers: bool = True, derivative_names=None) ->
         tex = rf"{base_tex}_{{{index}}}"
     else:
         tex = _latex_base(core)
-    return tex + "^{(i)}" if example else tex
+    return tex + "^{" + example_mark + "}" if example else tex
 
 
 # ==========================================================================
@@ -160,9 +192,12 @@ class LatexPrinter(_SympyLatexPrinter):
         _SympyLatexPrinter._default_settings,
         bracket_layers=True,
         mul_symbol=None,
+        parenthesize_super=True,  # (\hat{y}^{[2]})^{2}, not {\hat{y}^{[2]}}^{2}
         params=(),
         derivative_names=None,
         values=None,
+        learning_rate=r"\eta",
+        abbreviations=None,
     )
 
     def __init__(self, settings=None):
@@ -176,15 +211,26 @@ class LatexPrinter(_SympyLatexPrinter):
     def _as_ordered_terms(self, expr, order=None):
         return ordered_terms(expr) if isinstance(expr, sp.Add) else super()._as_ordered_terms(expr, order)
 
+    def _print(self, expr, **kwargs):
+        # ``abbreviations``: {expression: (name, argument)} - a long expression named once in the notes
+        # (mish'(z) written out) prints as its name applied to its argument, name(argument)
+        abbreviated = self._settings["abbreviations"].get(expr) if self._settings["abbreviations"] else None
+        if abbreviated is not None:
+            name, argument = abbreviated
+            return rf"{name}\left({self._print(argument)}\right)"
+        return super()._print(expr, **kwargs)
+
     def _name(self, name):
         if name in self._values:
             return self._values[name]
+        if name == "eta":
+            return self._settings["learning_rate"]  # \eta, or \alpha in a course that writes it so
         return latex_name(name, self._bracket, self._derivative_names)
 
     # leaves -------------------------------------------------------------
     def _print_Symbol(self, expr, style="plain"):
-        if expr == _HOLE:
-            return _HOLE_TEXT
+        if isinstance(expr, _Hole):
+            return self._hole_text
         if expr.name.startswith("_"):
             return super()._print_Symbol(expr)
         return self._name(expr.name)
@@ -227,8 +273,10 @@ class LatexPrinter(_SympyLatexPrinter):
             if name.startswith(("delta", "Delta")) or is_derivative_name(name, self._derivative_names):
                 return _RANK_ADJOINT
             return _RANK_PARAM if name in self._params else _RANK_SYMBOL
-        if isinstance(base, (sp.log, sp.exp)):
-            return _RANK_COMPOUND + 1  # written last, like an operator: (1 - y) log(1 - yhat)
+        if isinstance(base, (sp.log, sp.exp)) or _is_indicator(base):
+            # written last, like an operator: (1 - y) log(1 - yhat), and 2 (a - y) 1[z > 0]
+            # (2 1[z > 0] reads as twenty-one)
+            return _RANK_COMPOUND + 1
         if isinstance(base, sp.Function):
             return _RANK_FUNCTION  # sigma(z) (1 - sigma(z))
         return _RANK_COMPOUND
@@ -256,7 +304,7 @@ class LatexPrinter(_SympyLatexPrinter):
 
         if expr.could_extract_minus_sign():
             inner = self._print_Mul(-expr) if isinstance(-expr, sp.Mul) else self._print(-expr)
-            if isinstance(-expr, sp.Add):
+            if precedence(-expr) < PRECEDENCE["Mul"]:  # a sum, or a hole holding one
                 inner = rf"\left({inner}\right)"
             return "- " + inner
         numer, denom = fraction(expr, exact=True)
@@ -275,7 +323,9 @@ class LatexPrinter(_SympyLatexPrinter):
     def _factor(self, arg, parent):
         """``arg`` printed as an operand of the matrix product or Hadamard product ``parent``."""
         tex = self._print(arg)
-        if isinstance(arg, (sp.MatAdd, sp.Add)):
+        if self._settings["abbreviations"] and arg in self._settings["abbreviations"]:
+            return tex  # f'(z): a name applied to an argument needs no brackets
+        if isinstance(arg, (sp.MatAdd, sp.Add)) or _is_compound_application(arg):
             return rf"\left({tex}\right)"
         if isinstance(parent, sp.HadamardProduct):
             # (W^T delta) \odot f'(z): a matrix product inside a Hadamard product is bracketed
@@ -295,6 +345,10 @@ class LatexPrinter(_SympyLatexPrinter):
             body = self._print(rest)
             if isinstance(rest, sp.MatAdd):
                 body = rf"\left({body}\right)"
+        elif _ones_times_scalar(factors):
+            # 1 (1^T y), not 1 1^T y (which reads as eleven): the sum bracketed
+            ones, rest = _ones_times_scalar(factors)
+            body = self._print(ones) + r" \left(" + " ".join(self._factor(f, expr) for f in rest) + r"\right)"
         else:
             body = " ".join(self._factor(f, expr) for f in factors)
         return self._with_coefficient(c, body)
@@ -383,11 +437,58 @@ class LatexPrinter(_SympyLatexPrinter):
         arg_tex = self._print(expr.expr)
         if isinstance(body, ops.ScalarFunctionBase) and body.args == (T,):
             return body.rule.latex_call(arg_tex)
-        # Any other scalar function: print f(hole) and put the argument in the hole.
-        return self._print(body.xreplace({T: _HOLE})).replace(_HOLE_TEXT, arg_tex)
+        # Any other scalar function: print f(hole), the hole printing as the argument.
+        return _print_with_hole(self, body, expr.expr, arg_tex)
+
+    def _needs_add_brackets(self, expr) -> bool:
+        # 1 - (W x + b): a hole holding a sum is bracketed as a term of a sum
+        return isinstance(expr, _CompoundHole) or super()._needs_add_brackets(expr)
+
+    def _helper_print_standard_power(self, expr, template: str) -> str:
+        # a^{(i)} or \hat{y}^{[2]} squared is (a^{(i)})^{2}: never a double superscript
+        tex = super()._helper_print_standard_power(expr, template)
+        base = self.parenthesize(expr.base, PRECEDENCE["Pow"])
+        if "^" in base and not base.startswith(r"\left(") and tex.startswith(base + "^"):
+            tex = rf"\left({base}\right)" + tex[len(base):]
+        return tex
 
     def _print_Trace(self, expr):
         return rf"\operatorname{{tr}}\left({self._print(expr.arg)}\right)"
+
+
+def _is_indicator(e) -> bool:
+    """1[z > 0], the derivative of ReLU."""
+    return isinstance(e, ops.ScalarFunctionBase) and e.rule is ops.step
+
+
+def _ones_times_scalar(factors):
+    """(the ones column, the factors after it) if ``factors`` are 1 1^T v: a column of ones times the sum 1^T v.
+
+    Printed 1 (1^T v): 1 1^T v reads as eleven.  The order stays, so the
+    formula parser reads it as the product it is.
+    """
+    if len(factors) > 2 and isinstance(factors[0], sp.OneMatrix) and factors[0].shape[1] == 1:
+        rest = factors[1:]
+        if isinstance(rest[0], sp.OneMatrix) and rest[0].shape[0] == 1 and rest[-1].shape[1] == 1:
+            return factors[0], rest
+    return None
+
+
+def _is_compound_application(arg) -> bool:
+    """f applied entrywise where f is a sum or product (2 z, z (1 - z)): bracketed as a factor."""
+    return isinstance(arg, sp.matrices.expressions.applyfunc.ElementwiseApplyFunction) and isinstance(
+        alg.applied_function(arg), (sp.Add, sp.Mul)
+    )
+
+
+def _print_with_hole(printer, body, arg, arg_text: str) -> str:
+    """``body`` (a function of T) printed with ``arg``, already printed as ``arg_text``, in place of T."""
+    saved = getattr(printer, "_hole_text", None)
+    printer._hole_text = arg_text
+    try:
+        return printer._print(body.xreplace({T: _hole_for(arg)}))
+    finally:
+        printer._hole_text = saved
 
 
 def _is_reciprocal(arg) -> bool:
@@ -431,7 +532,7 @@ class TextPrinter(_SympyStrPrinter):
 
     def _factor(self, arg, in_hadamard=False):
         text = self._print(arg)
-        grouped = isinstance(arg, (sp.MatAdd, sp.Add)) or (
+        grouped = isinstance(arg, (sp.MatAdd, sp.Add)) or _is_compound_application(arg) or (
             isinstance(arg, sp.MatMul) and (in_hadamard or alg.coefficient_split(arg)[0] != 1)
         )
         if in_hadamard and isinstance(arg, sp.HadamardPower) and arg.exp != 2:
@@ -445,6 +546,9 @@ class TextPrinter(_SympyStrPrinter):
         factors = rest.args if isinstance(rest, sp.MatMul) else (rest,)
         if len(factors) == 1 and isinstance(factors[0], (sp.HadamardProduct, sp.HadamardPower)):
             body = self._print(factors[0])  # -y ⊘ ŷ: one factor needs no parentheses
+        elif _ones_times_scalar(factors):
+            ones, rest = _ones_times_scalar(factors)
+            body = self._print(ones) + " (" + " ".join(self._factor(f) for f in rest) + ")"  # 𝟏 (𝟏ᵀ y)
         else:
             body = " ".join(self._factor(f) for f in factors)
         if c == 1:
@@ -488,10 +592,10 @@ class TextPrinter(_SympyStrPrinter):
         body = alg.applied_function(expr)
         if isinstance(body, ops.ScalarFunctionBase) and body.args == (T,):
             return body.rule.text_call(self._print(expr.expr))
-        return self._print(body.xreplace({T: _HOLE})).replace(_HOLE_TEXT, self._print(expr.expr))
+        return _print_with_hole(self, body, expr.expr, self._print(expr.expr))
 
     def _print_Symbol(self, expr):
-        return _HOLE_TEXT if expr == _HOLE else _text_name(expr.name)
+        return self._hole_text if isinstance(expr, _Hole) else _text_name(expr.name)
 
     def _print_Mul(self, expr):
         # the learning rate leads, as in w - η ∂L/∂w
@@ -611,6 +715,8 @@ class NumPyPrinter(_SympyNumPyPrinter):
         body = self._chain_code(list(factors))
         if c == 1:
             return body
+        if c == -1:
+            return f"-{_paren_code(body)}"
         coefficient = self._print(c)
         coefficient = coefficient if coefficient.startswith("(") and coefficient.endswith(")") else _paren_code(coefficient)
         return f"{coefficient} * {_paren_code(body)}"

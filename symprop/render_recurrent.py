@@ -20,7 +20,6 @@ names a network, an activation or an answer.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Optional
 
 import numpy as np
@@ -39,7 +38,9 @@ from .render import (
     Document,
     Equation,
     Math,
+    Plot,
     Section,
+    Series,
     WorkedNumber,
     _equation_chain,
     _Format,
@@ -58,30 +59,6 @@ CLIP = r"g_{\max}"  # the clipping threshold
 FACTOR = r"\kappa"  # the clipping factor
 RECURRENT_NORMS = (0.5, 2.0)  # spectral norms of the recurrent weights compared in the notes
 SHOWN_STEPS = 3  # the unrolled figure draws this many steps
-
-
-@dataclass(frozen=True)
-class Series:
-    label: str  # LaTeX
-    text: str  # plain text (Mermaid)
-    color: str
-    points: tuple  # (x cm, y cm) in the picture
-    values: tuple  # log10 of the plotted numbers (Mermaid)
-
-
-@dataclass(frozen=True)
-class Plot:
-    """A line plot on a log scale, laid out here in cm; the template only draws it."""
-
-    width: float
-    height: float
-    x_ticks: tuple  # (x cm, label)
-    y_ticks: tuple  # (y cm, LaTeX label)
-    x_label: str
-    y_label: str
-    series: tuple
-    categories: tuple  # the x values (Mermaid)
-    y_text: str  # plain-text y label (Mermaid)
 
 
 class _RecurrentNotes(_Notes):
@@ -347,7 +324,7 @@ class _RecurrentNotes(_Notes):
         rule = ops.activation_rule(act_node.activation)
         a, z = self.tex(d.at(act_node.symbol)), self.tex(d.at(d.cell_symbol(s.cell.of)))
         if not isinstance(rule, ops.ScalarFunction):
-            jacobian = rule.latex_jacobian.format(s=a)
+            jacobian = rule.latex_jacobian.format(s=a, s_T=self.tex(sp.Transpose(d.at(act_node.symbol))))
             return [self.p("The error signal at ", Math(z), ". Softmax couples the entries of ", Math(z), ": its Jacobian ",
                            Math(rf"J = {jacobian}"), " is symmetric, so the chain rule multiplies by it:")]
         blocks = [self.p("The error signal at ", Math(z), ". Since ", Math(rf"{a} = {rule.latex_call(z)}"),

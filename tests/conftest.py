@@ -43,7 +43,14 @@ def pdflatex():
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Print the fuzzing counts (tests/test_fuzz.py) at the end of the session."""
+    """Print the fuzzing counts (tests/test_fuzz.py, tests/test_fuzz_render.py) at the end of the session."""
+    render = sys.modules.get("tests.test_fuzz_render") or sys.modules.get("test_fuzz_render")
+    if render is not None and render.STATS["rendered"]:
+        stats = render.STATS
+        terminalreporter.write_line(
+            f"fuzz render: {stats['rendered']} networks rendered (.tex, .md, worked example), {stats['compiled']} compiled,"
+            f" {stats['refused']} not derivable"
+        )
     fuzz = sys.modules.get("tests.test_fuzz") or sys.modules.get("test_fuzz")
     if fuzz is None or not fuzz.STATS["generated"]:
         return

@@ -13,7 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = ROOT / "tests" / "golden"
-GOLDEN_EMIT = ["two_layer", "relu_neuron", "residual", "gated", "rnn"]
+GOLDEN_EMIT = ["two_layer", "relu_neuron", "residual", "gated", "rnn", "batch_norm", "attention", "cnn_small", "dropout"]
+EXAMPLE_SCRIPTS = {"batch_norm", "attention", "cnn_small", "dropout"}  # networks of examples/<name>.py
 
 
 def golden_path(name: str) -> Path:
@@ -23,6 +24,13 @@ def golden_path(name: str) -> Path:
 def generated_source(name: str) -> str:
     from symprop import examples
 
+    if name in EXAMPLE_SCRIPTS:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.net.derive().numpy()
     factory = examples.BUILTIN.get(name) or getattr(examples, name)  # rnn: a recurrent network, not in BUILTIN
     return factory().derive().numpy()
 

@@ -74,3 +74,17 @@ def test_a_file_symprop_did_not_write_needs_force(model, capsys):
 def test_derive_writes_the_chosen_optimizer(model):
     assert cli.main(["derive", str(model), "--tex", "notes.tex", "--optimizer", "adam", "--values", "x=2,w=3,b=1,y=5"]) == 0
     assert r"\beta_1" in (model.parent / "notes.tex").read_text()
+
+
+def test_a_tex_that_does_not_compile_is_not_written(model, pdflatex, monkeypatch, capsys):
+    from symprop import render
+
+    broken = "\\documentclass{article}\n\\begin{document}\n\\undefinedmacro\n\\end{document}\n"
+    monkeypatch.setattr(render, "latex", lambda *args, **kwargs: broken)
+    assert cli.main(["derive", str(model), "--tex", "notes.tex", "--md", "notes.md"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pdflatex failed" in err[0] and "Undefined control sequence" in err[0]
+    assert not (model.parent / "notes.tex").exists() and not (model.parent / "notes.md").exists()
+    # --no-latex-check: the user takes the .tex as it is
+    assert cli.main(["derive", str(model), "--tex", "notes.tex", "--no-latex-check"]) == 0
+    assert (model.parent / "notes.tex").read_text() == broken

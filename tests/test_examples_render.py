@@ -16,7 +16,7 @@ EXAMPLES = ROOT / "examples"
 SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
 # the scripts that write lecture notes (the others, mlp and digits, are about generated code)
 NOTE_SCRIPTS = [p for p in SCRIPTS if "notes_main" in p.read_text()]
-OUTPUTS = {"deep_sigmoid_vs_relu": ["deep_sigmoid", "deep_relu"]}
+OUTPUTS = {}  # script -> the stems of the notes it writes, when not its own name
 
 
 def run_example(script, *args):

@@ -51,7 +51,7 @@ def test_format_value_of_arrays():
 
 
 def _worked(name):
-    factory, values, learning_rate = CASES[name]
+    factory, values, learning_rate, *_ = CASES[name]
     d = factory().derive()
     return d, values, learning_rate
 
@@ -164,11 +164,11 @@ def test_every_step_is_numbered_exactly_once(name):
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))
 def test_every_final_equation_is_in_the_notes_with_its_number(name):
-    from symprop.render import _Format, _Notes
+    from symprop.notes import Notes, _Format
 
     d = NETWORKS[name].derive()
     tex = d.latex()
-    notes = _Notes(d, _Format("tex"))
+    notes = Notes(d, _Format("tex"))
     for s in d.steps:
         rel = r"\leftarrow" if s.kind == "update" else "="
         final = rf"&{rel} {notes.tex(s.expr)}"
@@ -244,9 +244,14 @@ def test_scalar_products_in_textbook_order():
     assert r"\sigma'\left(z\right) &= \sigma\left(z\right) \left(1 - \sigma\left(z\right)\right)" in tex
 
 
+def _graph(doc):
+    """The layer-level computation graph of a document (the graph section's figure)."""
+    return next(s for s in doc.sections if s.kind == "graph").blocks[-1].graph
+
+
 def test_big_networks_get_the_layer_level_graph():
     d = symprop.mlp([3] * 12 + [2], loss=symprop.cross_entropy).derive()
-    graph = document(d).sections[1].blocks[-1].graph
+    graph = _graph(document(d))
     assert graph.compact
     assert any(n.kind == "ellipsis" for n in graph.nodes)
     assert len(graph.nodes) <= 12
@@ -256,14 +261,14 @@ def test_big_networks_get_the_layer_level_graph():
 
 
 def test_skip_connections_are_drawn_as_arcs():
-    graph = document(examples.residual().derive()).sections[1].blocks[-1].graph
+    graph = _graph(document(examples.residual().derive()))
     bent = [(e.source, e.target) for e in graph.edges if e.bend]
     assert bent == [("n_a1", "n_z3")]
 
 
 def test_graph_of_the_worked_example_carries_values_and_gradients():
     d, values, learning_rate = _worked("relu_neuron")
-    graph = document(d, "tex", values, learning_rate).sections[1].blocks[-1].graph
+    graph = _graph(document(d, "tex", values, learning_rate))
     value = {n.id: n.value for n in graph.nodes}
     assert value["n_z"] == "7" and value["n_L"] == "4"
     gradient = {(e.source, e.target): e.gradient for e in graph.edges}
@@ -443,17 +448,17 @@ def test_update_rule_of_each_optimizer_is_numbered_once(name, optimizer):
     d, values, learning_rate = _worked(name)
     tex = d.latex(standalone=True, values=values, learning_rate=learning_rate, optimizer=optimizer)
     assert sorted(map(int, re.findall(r"\\tag\{(\d+)\}", tex))) == [s.number for s in d.steps]
-    expected = {"sgd": r"\eta \frac{\partial L}", "momentum": r"\mu v_{", "adam": r"\beta_2 v_{"}[optimizer]
+    expected = {"sgd": r"\eta \frac{\partial L}", "momentum": r"\mu v_{", "adam": r"\beta_2 r_{"}[optimizer]
     assert expected in tex
 
 
 def test_first_optimizer_steps_of_the_worked_example():
     d, values, learning_rate = _worked("sigmoid_neuron")
     engine = d.evaluate(values, learning_rate=learning_rate)
-    momentum = {n.key: n.value for n in document(d, "tex", values, learning_rate, "momentum").numbers}
+    momentum = {n.key: n.value for n in document(d, "tex", values, learning_rate, optimizer="momentum").numbers}
     # from a zero velocity, the first momentum step is the plain gradient step
     assert momentum["momentum:w_new"] == pytest.approx(engine["w_new"])
-    adam = {n.key: n.value for n in document(d, "tex", values, learning_rate, "adam").numbers}
+    adam = {n.key: n.value for n in document(d, "tex", values, learning_rate, optimizer="adam").numbers}
     # at t = 1 Adam moves each parameter by about eta against the sign of its gradient
     assert adam["adam:w_new"] == pytest.approx(0.5 + learning_rate, rel=1e-6)
     assert adam["adam:b_new"] == pytest.approx(0 + learning_rate, rel=1e-6)
@@ -462,3 +467,93 @@ def test_first_optimizer_steps_of_the_worked_example():
 def test_unknown_optimizer_is_an_error():
     with pytest.raises(SympropError, match="unknown optimizer 'lbfgs'"):
         examples.relu_neuron().derive().latex(optimizer="lbfgs")
+
+
+# ---------------------------------------------------------------------------
+# sections: each builder alone, each switchable
+# ---------------------------------------------------------------------------
+
+
+def test_each_section_can_be_switched_off_and_built_alone():
+    from symprop.notes import SECTION_NAMES
+
+    d, values, learning_rate = _worked("sigmoid_111")
+    whole = document(d, "tex", values, learning_rate)
+    kinds = [s.kind for s in whole.sections]
+    assert set(SECTION_NAMES) - set(kinds) <= {"vanishing"}  # a 2-layer scalar network with values: all but depth's
+    for name in SECTION_NAMES:
+        without = document(d, "tex", values, learning_rate, omit=[name])
+        assert [s.kind for s in without.sections] == [k for k in kinds if k != name]
+        alone = document(d, "tex", values, learning_rate, sections=[name])
+        assert [s.kind for s in alone.sections] == [k for k in kinds if k == name]
+        assert [s.title for s in alone.sections] == [s.title for s in whole.sections if s.kind == name]
+    assert r"\section{The computation graph}" not in d.latex(values=values, omit="graph")
+
+
+def test_unknown_section_is_an_error():
+    with pytest.raises(SympropError, match="unknown section.*'graphs'.*the sections are notation, network, graph"):
+        examples.relu_neuron().derive().latex(omit=["graphs"])
+
+
+# ---------------------------------------------------------------------------
+# printing: arguments of entrywise functions, superscripts, scalars in matrix networks
+# ---------------------------------------------------------------------------
+
+_z = sp.Symbol("z")
+
+
+@pytest.mark.parametrize("body, tex, text", [
+    (sp.exp(-_z**2), r"V e^{- \left(W x + b\right)^{2}}", "V exp(-(W x + b)**2)"),
+    (_z**2, r"V \left(W x + b\right)^{2}", "V (W x + b)**2"),
+    (_z**3 - _z, r"V \left(\left(W x + b\right)^{3} - \left(W x + b\right)\right)", "V ((W x + b)**3 - (W x + b))"),
+    (-_z, r"V \left(- \left(W x + b\right)\right)", "V (-(W x + b))"),
+    (sp.sin(_z), r"V \sin{\left(W x + b \right)}", "V sin(W x + b)"),
+])
+def test_a_compound_argument_of_an_entrywise_function_is_bracketed(body, tex, text):
+    x, y = sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("y", 1, 1)
+    W, b, V = sp.MatrixSymbol("W", 2, 3), sp.MatrixSymbol("b", 2, 1), sp.MatrixSymbol("V", 1, 2)
+    net = symprop.Network(symprop.mse(V * (W * x + b).applyfunc(sp.Lambda(_z, body)), y), params=[W, b, V], inputs=[x], targets=[y])
+    d = net.derive()
+    assert rf"\hat{{y}} &= {tex} \tag{{1}}" in d.latex()
+    assert rf"\hat{{y}} &= {tex} &&" in d.markdown()
+    assert str(d).splitlines()[0] == f"(1) ŷ = {text}"
+    assert f"# (1) ŷ = {text}" in d.numpy()  # the generated module's comments
+
+
+def test_no_double_superscripts():
+    w, b, x, y = sp.symbols("w b x y")
+    tanh_neuron = symprop.Network((symprop.tanh(w * x + b) - y) ** 2, params=[w, b], inputs=[x], targets=[y]).derive().latex()
+    assert r"1 - \left(a^{(i)}\right)^{2}" in tanh_neuron  # the batch form: example i of a, squared
+    X, Y, T = sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("y", 2, 1), sp.MatrixSymbol("t", 4, 1)
+    W1, W2 = sp.MatrixSymbol("W1", 4, 3), sp.MatrixSymbol("W2", 2, 4)
+    hidden = symprop.softmax(W1 * X)
+    two_heads = symprop.Network(symprop.cross_entropy(symprop.softmax(W2 * hidden), Y) + symprop.cross_entropy(hidden, T),
+                                params=[W1, W2], inputs=[X], targets=[Y, T]).derive().latex()
+    assert r"\hat{y}^{[2]} \left(\hat{y}^{[2]}\right)^{\top}" in two_heads  # the softmax Jacobian of layer 2
+    for tex in (tanh_neuron, two_heads):
+        assert not re.search(r"\^\{[^{}]*\}\^", tex)
+
+
+def test_a_scalar_parameter_in_a_matrix_network():
+    x, y = sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("y", 2, 1)
+    W, s = sp.MatrixSymbol("W", 2, 3), sp.Symbol("s")
+    d = symprop.Network(symprop.mse(symprop.tanh(s * (W * x)), y), params=[W, s], inputs=[x], targets=[y]).derive()
+    values = {"x": [1, 2, 3], "y": [0, 1], "W": [[0.1, 0.2, 0.3], [0.3, 0.2, 0.1]], "s": 0.5}
+    tex = d.latex(values=values)
+    assert r"$s$ & $\mathbb{R}$ & parameter of layer 1 \\" in tex
+    engine = d.evaluate(values, learning_rate=0.1)
+    printed = {n.key: n.value for n in document(d, "tex", values, 0.1).numbers}
+    assert printed["dL/ds"] == engine["dL/ds"] and printed["s_new"] == engine["s_new"]
+
+
+def test_a_dead_relu_in_a_residual_sum():
+    # z2 = w2 a1 + a1 + b2: the local derivative dz2/da1 is w2 + 1, not (delta2 w2 + delta2)/delta2,
+    # which is 0/0 where the ReLU of layer 2 is dead (delta2 = 0)
+    w1, b1, w2, b2, x, y = sp.symbols("w1 b1 w2 b2 x y")
+    a1 = symprop.relu(w1 * x + b1)
+    d = symprop.Network((symprop.relu(w2 * a1 + a1 + b2) - y) ** 2, params=[w1, b1, w2, b2], inputs=[x], targets=[y]).derive()
+    local = next(c.local for c in d.step("da1").contributions if c.consumer == "z2")
+    assert sp.simplify(local - (w2 + 1)) == 0
+    tex = d.latex(values={"x": 1, "w1": 1, "b1": 0, "w2": -2, "b2": 0, "y": 1})  # z2 = -1: dead
+    assert "NaN" not in tex and r"\infty" not in tex
+    assert r"\frac{\partial z_{2}}{\partial a_{1}} &= w_{2} + 1 = \left(-2\right) + 1 = -1" in tex

@@ -38,6 +38,12 @@ from .softmax import Softmax
 class Masked(MatrixExpr):
     """mask(S, M): S where M_ij = 1, -infinity where M_ij = 0."""
 
+    NOTATION = (
+        r"\operatorname{mask}(S, M)",
+        "S where M is 1 and minus infinity where M is 0: softmax then gives those keys weight 0",
+        "",
+    )
+
     def __new__(cls, scores, mask):
         return MatrixExpr.__new__(cls, scores, mask)
 

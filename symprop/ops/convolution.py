@@ -155,6 +155,14 @@ class _GeometryOp(MatrixExpr):
 class Conv(_GeometryOp):
     """K (star) X: geometry (C, H, W, O, kh, kw, stride, padding along H, padding along W)."""
 
+    # (symbol, what it is, its definition by an index sum): the notes' notation box lists it
+    NOTATION = (
+        r"K \star X",
+        "cross-correlation (as PyTorch's convolution), stride s: each output channel o sums over the input "
+        "channels c and the kernel taps p, q",
+        r"(K \star X)_{o,ij} = \sum_{c} \sum_{p,q} K_{o,c,p,q} \, X_{c,\, s i + p,\, s j + q}",
+    )
+
     def __new__(cls, kernels, x, geometry):
         return MatrixExpr.__new__(cls, kernels, x, geometry if isinstance(geometry, sp.Tuple) else _geometry_tuple(geometry))
 
@@ -189,6 +197,14 @@ class Conv(_GeometryOp):
 class ConvInputGrad(_GeometryOp):
     """rot180(K) (*)_full G: the adjoint of a convolution's input."""
 
+    NOTATION = (
+        r"\operatorname{rot}_{180}(K) \ast_{\mathrm{full}} \delta",
+        "the full convolution of the error signal with the kernels turned by 180 degrees, summed over the "
+        "output channels: each input pixel collects the error of every output it fed",
+        r"\left(\operatorname{rot}_{180}(K) \ast_{\mathrm{full}} \delta\right)_{c,ij} = "
+        r"\sum_{o} \sum_{p,q} K_{o,c,p,q} \, \delta_{o,\, (i - p)/s,\, (j - q)/s}",
+    )
+
     def __new__(cls, g, kernels, geometry):
         return MatrixExpr.__new__(cls, g, kernels, geometry)
 
@@ -220,6 +236,11 @@ class ConvKernelGrad(_GeometryOp):
         return (sp.Integer(o), sp.Integer(c * kh * kw))
 
     sums_over_examples = True  # its NumPy helper sums over leading batch axes itself
+    NOTATION = (
+        r"X \star \delta",
+        "the correlation of the input with the error signal: the gradient of each kernel tap",
+        r"(X \star \delta)_{o,c,p,q} = \sum_{i,j} X_{c,\, s i + p,\, s j + q} \, \delta_{o,ij}",
+    )
 
     def _latex(self, printer):
         return rf"{_latex_operand(printer, self.args[0])} \star {_latex_operand(printer, self.args[1])}"
@@ -233,6 +254,12 @@ class ConvKernelGrad(_GeometryOp):
 
 class Pool(_GeometryOp):
     """maxpool_k / avgpool_k: geometry (C, H, W, kh, kw, stride); kind is "max" or "avg"."""
+
+    NOTATION = (
+        r"\operatorname{maxpool}_k, \operatorname{avgpool}_k",
+        "the largest entry (the mean) of each k by k window of every channel",
+        "",
+    )
 
     def __new__(cls, x, kind, geometry):
         return MatrixExpr.__new__(cls, x, kind if isinstance(kind, Str) else Str(kind), geometry)
@@ -268,6 +295,13 @@ class Pool(_GeometryOp):
 class PoolGrad(_GeometryOp):
     """route_max(G; A) or 1/k^2 up_k(G): the adjoint of a pool's input."""
 
+    NOTATION = (
+        r"\operatorname{route}_{\max}(\delta; A), \operatorname{up}_k(\delta)",
+        "each entry of the error signal sent to the position of its window's largest entry of A (0 elsewhere); "
+        "each entry repeated over its k by k window",
+        "",
+    )
+
     def __new__(cls, g, x, kind, geometry):
         return MatrixExpr.__new__(cls, g, x, kind if isinstance(kind, Str) else Str(kind), geometry)
 
@@ -302,6 +336,12 @@ class PoolGrad(_GeometryOp):
 
 class Flatten(MatrixExpr):
     """vec(X): the entries of a C x (H W) image as one column, channel by channel, row by row."""
+
+    NOTATION = (
+        r"\operatorname{vec}(X), \operatorname{vec}^{-1}",
+        "the entries of an image as one column, channel by channel and row by row, and its inverse",
+        "",
+    )
 
     def __new__(cls, x):
         return MatrixExpr.__new__(cls, x)

@@ -22,6 +22,12 @@ class Softmax(MatrixExpr):
             return MatrixExpr.__new__(cls, arg)
         return MatrixExpr.__new__(cls, arg, sp.Integer(1))
 
+    NOTATION = (
+        r"\operatorname{softmax}_{\mathrm{row}}",
+        "softmax of every row (plain softmax acts on every column)",
+        "",
+    )
+
     @property
     def arg(self):
         return self.args[0]
@@ -110,7 +116,7 @@ class _SoftmaxOp:
     # For the lecture notes (render.py): the definition, with {z} for the
     # argument, and the Jacobian d softmax / dz, with {s} for the output.
     latex_definition = r"\operatorname{{softmax}}\left({z}\right)_k = \frac{{e^{{{z}_k}}}}{{\sum_j e^{{{z}_j}}}}"
-    latex_jacobian = r"\operatorname{{diag}}\left({s}\right) - {s} {s}^{{\top}}"
+    latex_jacobian = r"\operatorname{{diag}}\left({s}\right) - {s} {s_T}"  # {s_T}: s transposed, as the printer writes it
     init = "xavier"
     activation = True
 
