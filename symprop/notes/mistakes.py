@@ -4,9 +4,9 @@ Each mistake is one of the verifier's diagnosis table (a missing f'(z), f' of
 the wrong layer, a missing transpose or the transposed layout, a forgotten
 1/m, a lost factor 2) applied to a derived equation.  A mistake goes into the
 notes only if check_gradient reads its formula - as printed in the notes -
-as wrong, and (for networks of up to MAX_LAYERS_RIGHT_CHECKED layers) the
-right formula, as printed, as right: the notes never call a formula wrong
-that is not.
+as wrong, and the right formula, as printed, as right: the notes never call a
+formula wrong that is not.  Networks of more than MAX_LAYERS_DEEP layers get no
+box.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ from .structure import dense_layers, entrywise, product, transpose
 from .view import Block, Section
 
 MAX_MISTAKES = 4
-# Deeper networks: the derived formula is not re-read by check_gradient (its symbolic proof substitutes every layer
-# below: 14 s for one formula of a 100-layer MLP); the wrong ones still are, numerically, at a cost linear in depth.
-MAX_LAYERS_RIGHT_CHECKED = 8
+# Deeper networks get no box: check_gradient's symbolic proof substitutes every layer below (14 s for one formula of a
+# 100-layer MLP), and their lowest layers' error signals vanish or explode, so a numeric check cannot tell right
+# from wrong there (a 400-layer ReLU MLP's mistaken delta read as right).
+MAX_LAYERS_DEEP = 8
 
 
 @dataclass(frozen=True)
@@ -107,14 +108,15 @@ def _confirmed(notes, candidates) -> list:
     out = []
     seen = set()
     right_read = {}  # (target, formula) -> the checker reads the derived formula, as printed, as right
-    deep = len(dense_layers(notes)) > MAX_LAYERS_RIGHT_CHECKED
+    if len(dense_layers(notes)) > MAX_LAYERS_DEEP:
+        return []
     for label, target, right, wrong, why, batched in candidates:
         right_tex, wrong_tex = (notes.tex(e) if isinstance(e, sp.Basic) else e for e in (right, wrong))
         if wrong_tex in seen:
             continue
         try:
             if (target, right_tex) not in right_read:
-                right_read[(target, right_tex)] = deep or check_gradient(notes.d, target, right_tex, batched=batched).ok
+                right_read[(target, right_tex)] = check_gradient(notes.d, target, right_tex, batched=batched).ok
             verdict_wrong = check_gradient(notes.d, target, wrong_tex, batched=batched)
         except SympropError:
             continue  # a formula the checker cannot read is not shown

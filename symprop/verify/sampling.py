@@ -129,9 +129,10 @@ class _Sampler:
 
     def _target_kinds(self) -> dict:
         from .. import ops
+        from ..network import _postorder
 
         kinds = {}
-        for e in sp.preorder_traversal(self.net.loss):
+        for e in _postorder(self.net.loss):  # iterative, each subexpression once: deep nets are deep
             if isinstance(e, ops.LossExpr) and e.target in self.net.targets:
                 rule = e.rule
                 kinds[e.target.name] = "distribution" if rule.target_sum_to_one else (
