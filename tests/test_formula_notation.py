@@ -135,3 +135,29 @@ def test_a_sympy_weight_decay_term_reads_with_its_coefficient():
     W1 = sp.MatrixSymbol("W1", 5, 4)
     tree = fm.from_sympy(lam * W1, fm.namespace(NETS["cs231n"].derive()))
     assert fm.text(tree) == "lamda W1"
+
+
+def test_e_to_a_power_is_the_exponential():
+    """e^{-z} as textbooks write the sigmoid's derivative; a wrong sign is caught, not misread."""
+    w, x, y, b = sp.symbols("w x y b")
+    net = symprop.Network(symprop.mse(symprop.sigmoid(w * x + b), y), params=[w, b], inputs=[x], targets=[y])
+    for right in (r"2 (\hat{y} - y) \frac{e^{-z}}{(1 + e^{-z})^2}", "2 (yhat - y) e^-z / (1 + e^-z)^2",
+                  "2 (yhat - y) e^(-z) / (1 + e^(-z))^2"):
+        assert symprop.check_gradient(net, "z", right).ok, right
+    assert not symprop.check_gradient(net, "z", r"2 (\hat{y} - y) \frac{e^{z}}{(1 + e^{-z})^2}").ok
+
+
+def test_a_custom_activation_printed_with_exponentials_reads_back():
+    """mish's derivative prints e^{Z} inside tanh(log(1 + e^{Z})) (8 nested brackets), and its SymPy form holds
+    SymPy's own tanh: both read as the derived formula."""
+    from symprop.printing import latex
+
+    t = sp.Symbol("t")
+    mish = symprop.activation("mish", sp.Lambda(t, t * sp.tanh(sp.log(1 + sp.exp(t)))))
+    x, y = sp.MatrixSymbol("x", 2, 1), sp.MatrixSymbol("y", 2, 1)
+    W1, W2 = sp.MatrixSymbol("W1", 3, 2), sp.MatrixSymbol("W2", 2, 3)
+    net = symprop.Network(symprop.mse(W2 * mish(W1 * x), y), params=[W1, W2], inputs=[x], targets=[y])
+    step = next(s for s in net.derive().steps if s.name == "delta")  # one hidden layer: z, a, delta
+    assert r"e^{z}" in latex(step.expr)
+    for written in (latex(step.expr), step.expr):
+        assert symprop.check_gradient(net, "delta", written).ok

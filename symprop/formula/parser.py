@@ -367,6 +367,8 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls, LayerWords):
         macro = dict(self.ns.convention.names).get(word)
         if macro is not None and not self.ns.lookup(word):
             return self.parse_macro(word, macro, tok)
+        if word == "e" and self.is_op("^") and not self.ns.lookup(word):
+            return self.parse_exponential()  # e^{-z}, e^{\tilde{Z}^{[1]}}: exp of the superscript
         if word == "np" and self.is_op(".") and self.peek(1).kind == "ident" and not self.ns.lookup(word):
             return self.parse_numpy(tok)
         if word[:1] == "d" and self.is_op("/") and self.peek(1).kind == "ident" and self.peek(1).text[:1] == "d" \
@@ -391,6 +393,18 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls, LayerWords):
         if self.ns.lookup(word) or self.is_op("_") or self.is_op("^"):
             return self.parse_name(word, tok)
         return self.split_word(word, tok)
+
+    def parse_exponential(self):
+        """e^{...} (a group: any formula) or e^x (one factor), read as exp of the exponent."""
+        self.next()  # ^
+        if self.is_op("{") or self.is_op("("):
+            exponent = self.parse_group()
+        elif self.is_op("-"):
+            self.next()
+            exponent = ("neg", self.parse_primary())
+        else:
+            exponent = self.parse_primary()
+        return call("exp", 0, exponent)
 
     def parse_macro(self, word, formula, tok):
         """A word the author defined as a formula (names={"dscores": "Delta2 / m"}): that formula, as a group."""

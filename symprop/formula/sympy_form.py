@@ -124,6 +124,12 @@ def _elementary_name(e) -> str:
 
 
 
+def _same_as_registered(e) -> bool:
+    """SymPy's own tanh (in a custom activation's body) is the registry's tanh."""
+    rule = ops.FUNCTIONS.get(type(e).__name__) if isinstance(e, sp.Function) and len(e.args) == 1 else None
+    return rule is not None and rule.definition_expr == type(e)(alg.T)
+
+
 def _sym_call(name, order, arg):
     if name == "softmax":
         return ops.softmax(arg)
@@ -208,6 +214,8 @@ def from_sympy(expr, namespace_: Namespace):
             return call("step", 0, conv(e.args[0], lifted))
         if isinstance(e, _SYMPY_ELEMENTARY):
             return call(_elementary_name(e), 0, conv(e.args[0], lifted))
+        if _same_as_registered(e):
+            return call(type(e).__name__, 0, conv(e.args[0], lifted))
         if isinstance(e, ops.Softmax):
             return call("softmax", 0, conv(e.arg)) if e.axis == 0 else ("op", "softmax_rows", None, conv(e.arg))
         from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
@@ -245,6 +253,8 @@ def from_sympy(expr, namespace_: Namespace):
                 return call("step", 0, c(e.args[0]))
             if isinstance(e, _SYMPY_ELEMENTARY):
                 return call(_elementary_name(e), 0, c(e.args[0]))
+            if _same_as_registered(e):
+                return call(type(e).__name__, 0, c(e.args[0]))
             raise FormulaError(f"{sp.sstr(e)} is not supported inside an entrywise function in a formula")
 
         return c(body)
