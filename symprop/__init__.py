@@ -68,7 +68,7 @@ __all__ = [
     "ones", "sum", "mean", "var", "broadcast", "sqrt", "divide", "constant", "Constant", "name",
     "batch_norm", "layer_norm", "attention", "masked", "causal_mask",
     "image", "kernel", "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "dropout",
-    "check_gradient", "gradcheck",
+    "check_gradient", "gradcheck", "text", "latex",
     "SympropError", "DeclarationError", "ShapeError", "InvalidNameError", "UnsupportedOperationError",
     "FormulaError", "ModelFileError", "OutputError", "EvaluationError", "LatexError",
 ]

@@ -270,6 +270,18 @@ class EntrywiseApply(_BuiltOnce, ElementwiseApplyFunction):
             return NestedSum(self, other)
         return super().__add__(other)
 
+    # SymPy's own str() and latex() (a delta in a notebook) write f(z1), as the notes do,
+    # not Lambda(_t, 1[_t > 0]).(z1); symprop's printers keep their own rule.
+    def _sympystr(self, printer):
+        from .printing import print_entrywise
+
+        return print_entrywise(printer, self)
+
+    def _latex(self, printer):
+        from .printing import print_entrywise
+
+        return print_entrywise(printer, self)
+
 
 class NestedSum(_BuiltOnce, MatAdd):
     """A sum that keeps the sums inside it as they were written (see EntrywiseApply.__add__)."""

@@ -54,6 +54,24 @@ class Step:
         return alg.shape_of(self.symbol)
 
     @property
+    def equation(self) -> str:
+        """The equation in terminal text: ``δ1 = (W2ᵀ δ2) ⊙ 1[z1 > 0]`` (an update: ``W1 ← W1 - η·∂L/∂W1``)."""
+        from .printing import text
+
+        return f"{text(self.symbol)} {'←' if self.kind == 'update' else '='} {text(self.expr)}"
+
+    def __str__(self):
+        return f"({self.number}) {self.equation}"
+
+    __repr__ = __str__  # a step is its equation, as a SymPy expression's repr is its formula
+
+    def _repr_latex_(self):
+        from .printing import latex
+
+        arrow = r"\leftarrow" if self.kind == "update" else "="
+        return rf"$\displaystyle {latex(self.symbol)} {arrow} {latex(self.expr)} \qquad ({self.number})$"
+
+    @property
     def key(self) -> str:
         """The name of this value in ``Derivation.evaluate``."""
         if self.kind in ("adjoint", "gradient"):
@@ -157,6 +175,9 @@ class Derivation:
 
         return numpy_module(self, **options)
 
+    # Jupyter: JupyterLab, the classic Notebook and VS Code all prefer text/markdown to text/latex,
+    # so each shows the Markdown notes (KaTeX/MathJax maths); text/latex serves nbconvert's LaTeX/PDF
+    # export.  No _repr_html_: it would win everywhere and VS Code does not typeset maths in HTML.
     def _repr_latex_(self):
         from .render import latex
 
@@ -166,16 +187,9 @@ class Derivation:
         return self.markdown()
 
     def __str__(self):
-        from .printing import text
+        return "\n".join(str(s) for s in self.steps)
 
-        lines = []
-        for s in self.steps:
-            lhs = text(s.symbol)
-            if s.kind == "update":
-                lines.append(f"({s.number}) {text(s.symbol)} ← {text(s.expr)}")
-            else:
-                lines.append(f"({s.number}) {lhs} = {text(s.expr)}")
-        return "\n".join(lines)
+    __repr__ = __str__  # in a REPL a derivation shows its numbered equations
 
 
 __all__ = ["Contribution", "Derivation", "ETA", "Form", "Step", "EvaluationError"]

@@ -848,6 +848,8 @@ class RecurrentDerivation:
                 lines.append(f"     at t = T: {self.text(self.at(s.cell.symbol, 'T'))} = {at_last};  for t < T: {before}")
         return "\n".join(lines)
 
+    __repr__ = __str__  # in a REPL the derivation shows its numbered equations
+
     # ------------------------------------------------------------------
     # numbers
     # ------------------------------------------------------------------
