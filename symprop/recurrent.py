@@ -145,17 +145,37 @@ class TimeTextPrinter(TextPrinter):
 
 
 class RecurrentNetwork:
-    """A cell unrolled over T steps with shared parameters.
+    """A recurrent cell unrolled over T steps with shared parameters (backpropagation through time).
 
-    ``loss``: the loss L_t of one step, a scalar SymPy expression of the
-    previous states, the step's ``inputs`` and ``targets`` (column vectors)
-    and the ``params``; ``states``: {previous state symbol: next state
-    expression}, e.g. ``{h: symprop.tanh(W * h + U * x + b)}`` (h is h_{t-1}
-    in the cell; h_0 = 0); ``T``: the number of steps; ``loss_at``: "every"
-    (L = sum_t L_t) or "last" (L = L_T; the targets are those of step T);
-    ``names``: optional {expression: name} for the cell's intermediates
-    (activations, their arguments, values used twice), so that the equations
-    read r_t, u_t, n_t rather than numbered layers.
+    The cell is derived once by the ordinary engine; its equations become the
+    recursion, stated once for every t; nothing is unrolled in T.
+
+    Args:
+        loss: the loss L_t of one step, a scalar SymPy expression of the previous
+            states, the step's inputs and targets and the parameters.
+        states: {previous state symbol: next state expression}, e.g.
+            ``{h: symprop.tanh(W * h + U * x + b)}`` (h is h_{t-1} in the cell; h_0 = 0).
+        params: the trainable symbols.
+        inputs: the inputs of one step (column vectors).
+        targets: the targets of one step.
+        T: the number of steps.
+        loss_at: "every" (L = sum_t L_t) or "last" (L = L_T; the targets are those of step T).
+        names: optional {expression: name} for the cell's intermediates, so that
+            the equations read r_t, u_t, n_t rather than numbered layers.
+        name: free text, the title of the notes.
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> x, y, h = sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("y", 2, 1), sp.MatrixSymbol("h", 4, 1)
+        >>> W, U, b = sp.MatrixSymbol("W", 4, 4), sp.MatrixSymbol("U", 4, 3), sp.MatrixSymbol("b", 4, 1)
+        >>> V, c = sp.MatrixSymbol("V", 2, 4), sp.MatrixSymbol("c", 2, 1)
+        >>> h_next = symprop.tanh(W * h + U * x + b)
+        >>> net = symprop.RecurrentNetwork(symprop.mse(V * h_next + c, y), {h: h_next}, [W, U, b, V, c], [x], [y], T=10)
+        >>> print(net.derive())  # doctest: +ELLIPSIS
+        (1) z[t] = U x[t] + W h[t-1] + b
+        ...
+        (12) ∂L/∂W = Σ_t δ[t] h[t-1]ᵀ
+        ...
     """
 
     def __init__(self, loss, states, params, inputs=(), targets=(), T: int = 1, loss_at: str = "every",
@@ -429,8 +449,22 @@ def rnn(input_size: int, hidden_size: int, output_size: int, T: int, activation=
         loss_at: str = "every", bias: bool = True, name: str = "recurrent network") -> RecurrentNetwork:
     """The Elman RNN: h_t = f(W h_{t-1} + U x_t + b), yhat_t = g(V h_t + c), h_0 = 0.
 
-    ``activation`` f (default tanh); ``loss`` (default mse) with ``output`` g
-    as ``mlp`` chooses it; ``loss_at``: "every" step or only the "last".
+    Args:
+        input_size: n_x, the size of x_t.
+        hidden_size: n_h, the size of h_t.
+        output_size: the size of yhat_t.
+        T: the number of steps.
+        activation: f (default ``tanh``).
+        output: g (default as ``mlp`` chooses it for the loss).
+        loss: the loss of each step (default ``mse``).
+        loss_at: "every" step or only the "last".
+        bias: give the cell and the output layer biases.
+        name: the network's name.
+
+    Example:
+        >>> import symprop
+        >>> symprop.rnn(3, 4, 2, T=20, loss=symprop.cross_entropy)
+        RecurrentNetwork('recurrent network', T=20, loss_at='every', states=['h'], params=['W', 'U', 'b', 'V', 'c'], inputs=['x'], targets=['y'])
     """
     _sizes("rnn", input_size=input_size, hidden_size=hidden_size, output_size=output_size)
     activation = ops.tanh if activation is None else activation
@@ -450,10 +484,26 @@ def rnn(input_size: int, hidden_size: int, output_size: int, T: int, activation=
 
 def gru(input_size: int, hidden_size: int, output_size: int, T: int, output=None, loss=None, loss_at: str = "every",
         name: str = "GRU network") -> RecurrentNetwork:
-    """A GRU cell (as torch.nn.GRUCell) and an output layer yhat_t = g(V h_t + c):
+    """A GRU cell (as ``torch.nn.GRUCell``) and an output layer yhat_t = g(V h_t + c).
 
     r_t = sigma(U_r x_t + W_r h_{t-1} + b_r), u_t = sigma(U_u x_t + W_u h_{t-1} + b_u),
     n_t = tanh(U_n x_t + b_n + r_t * (W_n h_{t-1} + b_hn)), h_t = (1 - u_t) * n_t + u_t * h_{t-1}.
+
+    Args:
+        input_size: n_x.
+        hidden_size: n_h.
+        output_size: the size of yhat_t.
+        T: the number of steps.
+        output: g (default as ``mlp`` chooses it for the loss).
+        loss: the loss of each step (default ``mse``).
+        loss_at: "every" step or only the "last".
+        name: the network's name.
+
+    Example:
+        >>> import symprop
+        >>> net = symprop.gru(3, 4, 2, T=20, loss_at="last")
+        >>> [s.name for s in net.state_symbols], len(net.params)
+        (['h'], 12)
     """
     _sizes("gru", input_size=input_size, hidden_size=hidden_size, output_size=output_size)
     loss, output = _output_layer(loss, output, "gru")
@@ -479,10 +529,25 @@ def gru(input_size: int, hidden_size: int, output_size: int, T: int, output=None
 
 def lstm(input_size: int, hidden_size: int, output_size: int, T: int, output=None, loss=None, loss_at: str = "every",
          name: str = "LSTM network") -> RecurrentNetwork:
-    """An LSTM cell (as torch.nn.LSTM, one layer) and an output layer yhat_t = g(V h_t + c_y):
+    """An LSTM cell (as ``torch.nn.LSTM``, one layer) and an output layer yhat_t = g(V h_t + c_y).
 
     i_t, f_t, o_t = sigma(U_k x_t + W_k h_{t-1} + b_k) for k = i, f, o;  g_t = tanh(U_g x_t + W_g h_{t-1} + b_g),
     c_t = f_t * c_{t-1} + i_t * g_t,  h_t = o_t * tanh(c_t);  two states, h_0 = c_0 = 0.
+
+    Args:
+        input_size: n_x.
+        hidden_size: n_h.
+        output_size: the size of yhat_t.
+        T: the number of steps.
+        output: g (default as ``mlp`` chooses it for the loss).
+        loss: the loss of each step (default ``mse``).
+        loss_at: "every" step or only the "last".
+        name: the network's name.
+
+    Example:
+        >>> import symprop
+        >>> [s.name for s in symprop.lstm(3, 4, 2, T=20).state_symbols]
+        ['h', 'c']
     """
     _sizes("lstm", input_size=input_size, hidden_size=hidden_size, output_size=output_size)
     loss, output = _output_layer(loss, output, "lstm")
@@ -547,7 +612,21 @@ class TimeStep:
 
 
 class RecurrentDerivation:
-    """The BPTT equations of a recurrent network, from its cell's derivation."""
+    """The BPTT equations of a recurrent network, as ``RecurrentNetwork.derive()`` returns them.
+
+    It prints as its numbered equations (each stated once for every t), shows
+    the notes in a notebook, and has the methods of ``Derivation``: ``evaluate``,
+    ``latex``, ``markdown``, ``numpy``.
+
+    Example:
+        >>> import symprop
+        >>> d = symprop.rnn(3, 4, 2, T=5, loss=symprop.cross_entropy).derive()
+        >>> print(d)  # doctest: +ELLIPSIS
+        (1) z[t] = U x[t] + W h[t-1] + b
+        ...
+        (10) δ[t] = (Vᵀ ∂L/∂o[t] + Wᵀ δ[t+1]) ⊙ (𝟏 - h[t] ⊙ h[t])
+        ...
+    """
 
     def __init__(self, network: RecurrentNetwork):
         self.network = network

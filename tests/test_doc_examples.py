@@ -17,7 +17,7 @@ PUBLIC_MODULES = [
     "symprop", "symprop.derivation", "symprop.network", "symprop.recurrent", "symprop.algebra",
     "symprop.ops.scalar", "symprop.ops.losses", "symprop.ops.softmax", "symprop.ops.reductions",
     "symprop.ops.normalization", "symprop.ops.attention", "symprop.ops.convolution", "symprop.ops.dropout",
-    "symprop.ops.structural", "symprop.verify.formulas", "symprop.verify.gradcheck",
+    "symprop.ops.structural", "symprop.ops.markers", "symprop.verify.formulas", "symprop.verify.gradcheck",
 ]
 
 
