@@ -155,6 +155,7 @@ class Network:
     # ------------------------------------------------------------------
     @property
     def declared(self) -> tuple:
+        """The declared symbols: parameters, then inputs, then targets."""
         return self.params + self.inputs + self.targets
 
     @property
@@ -164,9 +165,18 @@ class Network:
 
     @property
     def loss_node(self) -> Node:
+        """The named node of the loss, the last of ``nodes``."""
         return self.nodes[-1]
 
     def node(self, name: str) -> Node:
+        """The named intermediate ``name`` (``"z1"``, ``"a1"``, ``"yhat"``): its symbol, definition and role.
+
+        Example:
+            >>> import symprop
+            >>> node = symprop.mlp([3, 4, 2], loss=symprop.cross_entropy).node("z1")
+            >>> symprop.text(node.definition), node.role
+            ('W1 x + b1', 'pre-activation')
+        """
         for n in self.nodes:
             if n.name == name:
                 return n

@@ -35,7 +35,7 @@ Names are indexed by time: a symbol of the time view is named
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -198,6 +198,7 @@ class RecurrentNetwork:
 
     @property
     def declared(self) -> tuple:
+        """The declared symbols: parameters, then inputs, then targets."""
         return self.params + self.inputs + self.targets
 
     @property
@@ -207,9 +208,18 @@ class RecurrentNetwork:
 
     @property
     def state_symbols(self) -> tuple:
+        """The previous-state symbols of the cell (h; h and c for an LSTM)."""
         return tuple(prev for prev, _ in self.states)
 
     def derive(self) -> "RecurrentDerivation":
+        """Derive the BPTT equations: the cell once, the recursion stated for every t.
+
+        Example:
+            >>> import symprop
+            >>> d = symprop.rnn(3, 4, 2, T=20).derive()
+            >>> d.step("dW")
+            (14) ∂L/∂W = Σ_t δ[t] h[t-1]ᵀ
+        """
         return RecurrentDerivation(self)
 
     def __repr__(self):
@@ -601,6 +611,12 @@ class TimeStep:
     inlined: bool = False  # adjoint substituted into its only consumer in the final equations
     last: Optional[sp.Basic] = None  # loss_at="last": the equation at t = T (None: zero)
     before_last: Optional[sp.Basic] = None  # loss_at="last": the equation for t < T (None: zero)
+    _text: str = field(default="", compare=False)  # the printed equation, set by its RecurrentDerivation
+
+    def __str__(self):
+        return self._text or f"({self.number}) {self.name}"
+
+    __repr__ = __str__  # a step is its equation
 
     @property
     def key(self) -> str:
@@ -721,6 +737,8 @@ class RecurrentDerivation:
             steps.append(TimeStep(number, "update", p.name + "_new", p, alg.add(p, alg.neg(alg.scale(ETA, grad))),
                                   of=p.name, role="parameter"))
         self.steps = tuple(steps)
+        for step in self.steps:  # a step prints as its equation, which needs this derivation's printer
+            object.__setattr__(step, "_text", "\n".join(self._lines(step)))
 
     @property
     def cell_full(self) -> dict:
@@ -872,6 +890,7 @@ class RecurrentDerivation:
     # lookup
     # ------------------------------------------------------------------
     def step(self, name: str) -> TimeStep:
+        """The equation that defines ``name`` (a time name: ``"h"``, ``"delta"``, ``"dW"``; or its key ``"dL/dW"``)."""
         for s in self.steps:
             if s.name == name or s.key == name:
                 return s
@@ -906,26 +925,28 @@ class RecurrentDerivation:
             derivative_names=self.derivative_names, **settings,
         ))
 
-    def __str__(self):
-        lines = []
+    def _lines(self, s) -> list:
+        """The equation of one step (loss_at="last": with its two cases)."""
         net = self.network
-        for s in self.steps:
-            if s.kind == "total":
-                rhs = "Σ_t L[t]" if net.loss_at == "every" else "L[T]"
-                lines.append(f"({s.number}) L = {rhs}")
-            elif s.kind == "update":
-                lines.append(f"({s.number}) {self.text(s.symbol)} ← {self.text(s.expr)}")
-            elif s.kind == "gradient" and net.loss_at == "last" and s.before_last is None:
-                lines.append(f"({s.number}) ∂L/∂{s.of} = {self.text(s.last)}")
-            elif s.kind == "gradient":
-                lines.append(f"({s.number}) ∂L/∂{s.of} = Σ_t {self.text(s.expr)}")
-            else:
-                lines.append(f"({s.number}) {self.text(s.symbol)} = {self.text(s.expr)}")
-            if s.kind == "adjoint" and net.loss_at == "last":
-                at_last = self.text(s.last) if s.last is not None else "0"
-                before = self.text(s.before_last) if s.before_last is not None else "0"
-                lines.append(f"     at t = T: {self.text(self.at(s.cell.symbol, 'T'))} = {at_last};  for t < T: {before}")
-        return "\n".join(lines)
+        if s.kind == "total":
+            rhs = "Σ_t L[t]" if net.loss_at == "every" else "L[T]"
+            lines = [f"({s.number}) L = {rhs}"]
+        elif s.kind == "update":
+            lines = [f"({s.number}) {self.text(s.symbol)} ← {self.text(s.expr)}"]
+        elif s.kind == "gradient" and net.loss_at == "last" and s.before_last is None:
+            lines = [f"({s.number}) ∂L/∂{s.of} = {self.text(s.last)}"]
+        elif s.kind == "gradient":
+            lines = [f"({s.number}) ∂L/∂{s.of} = Σ_t {self.text(s.expr)}"]
+        else:
+            lines = [f"({s.number}) {self.text(s.symbol)} = {self.text(s.expr)}"]
+        if s.kind == "adjoint" and net.loss_at == "last":
+            at_last = self.text(s.last) if s.last is not None else "0"
+            before = self.text(s.before_last) if s.before_last is not None else "0"
+            lines.append(f"     at t = T: {self.text(self.at(s.cell.symbol, 'T'))} = {at_last};  for t < T: {before}")
+        return lines
+
+    def __str__(self):
+        return "\n".join(str(s) for s in self.steps)
 
     __repr__ = __str__  # in a REPL the derivation shows its numbered equations
 
@@ -1063,26 +1084,68 @@ class RecurrentDerivation:
     # ------------------------------------------------------------------
     # views
     # ------------------------------------------------------------------
-    def latex(self, standalone: bool = False, values=None, learning_rate=None, **options) -> str:
+    def latex(self, standalone: bool = False, values=None, learning_rate=None, *, optimizer: str = "sgd",
+              clip_norm=None, recurrent_norms=None) -> str:
+        r"""The notes as LaTeX: the unrolled graph, the recursion, the sums over t, a mini-batch, the update.
+
+        Args:
+            standalone: a whole document; otherwise a fragment to ``\input``.
+            values: numbers for a worked example (each input a (T, n) array), with the
+                norms of delta_t from t = T back to 1 (the vanishing and exploding gradient).
+            learning_rate: the step size of the worked example's update (default 0.1).
+            optimizer: only "sgd" (gradient descent with clipping) is written for recurrent networks.
+            clip_norm: the threshold of the clipping by global norm (default 1).
+            recurrent_norms: the spectral norms the recurrent weights are rescaled to
+                in the comparison of the worked example.
+
+        Example:
+            >>> import symprop
+            >>> tex = symprop.rnn(2, 3, 2, T=4).derive().latex(standalone=True)
+            >>> r"\sum_{t" in tex
+            True
+        """
         from .render_recurrent import latex
 
-        return latex(self, standalone=standalone, values=values, learning_rate=learning_rate, **options)
+        return latex(self, standalone=standalone, values=values, learning_rate=learning_rate,
+                     **_recurrent_options(optimizer, clip_norm, recurrent_norms))
 
-    def markdown(self, values=None, learning_rate=None, **options) -> str:
+    def markdown(self, values=None, learning_rate=None, *, optimizer: str = "sgd", clip_norm=None, recurrent_norms=None) -> str:
+        """The notes as Markdown (options as in ``latex``).
+
+        Example:
+            >>> import symprop
+            >>> md = symprop.rnn(2, 3, 2, T=4).derive().markdown()
+            >>> md.startswith("<!-- Generated by symprop")
+            True
+        """
         from .render_recurrent import markdown
 
-        return markdown(self, values=values, learning_rate=learning_rate, **options)
+        return markdown(self, values=values, learning_rate=learning_rate, **_recurrent_options(optimizer, clip_norm, recurrent_norms))
 
-    def numpy(self, **options) -> str:
+    def numpy(self) -> str:
+        """The source of a standalone training module: batch-first sequences (m, T, n), one loop over t each way.
+
+        Example:
+            >>> import symprop
+            >>> source = symprop.rnn(2, 3, 2, T=4).derive().numpy()
+            >>> "def gradients(" in source and "import torch" not in source
+            True
+        """
         from .emit_recurrent import numpy_module
 
-        return numpy_module(self, **options)
+        return numpy_module(self)
 
     def _repr_latex_(self):
         return self.latex()
 
     def _repr_markdown_(self):
         return self.markdown()
+
+
+def _recurrent_options(optimizer, clip_norm, recurrent_norms) -> dict:
+    """The notes' options of a recurrent network as keywords (None: the renderer's default)."""
+    options = {"optimizer": optimizer, "clip_norm": clip_norm, "recurrent_norms": recurrent_norms}
+    return {k: v for k, v in options.items() if v is not None}
 
 
 def clip_scale(grads, clip_norm) -> float:
