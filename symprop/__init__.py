@@ -143,6 +143,24 @@ def gradcheck(backward, params, data=None, *, loss=None, net=None, mode: str = "
                       reduction=reduction)
 
 
+def preamble() -> str:
+    r"""The lines a LaTeX document's preamble needs to ``\input`` the notes' fragment (``d.latex()``).
+
+    The same lines open the standalone notes; ``symprop preamble`` prints them.
+
+    Example:
+        >>> import symprop
+        >>> print(symprop.preamble())  # doctest: +ELLIPSIS
+        \usepackage{amsmath,amssymb}
+        ...
+        \usetikzlibrary{arrows.meta}
+        ...
+    """
+    from .render import preamble as _preamble
+
+    return _preamble()
+
+
 def text(expr) -> str:
     """A SymPy expression as one line of text in the notation of the notes.
 
@@ -184,7 +202,7 @@ __all__ = [
     "ones", "sum", "mean", "var", "broadcast", "sqrt", "divide", "constant", "Constant", "name",
     "batch_norm", "layer_norm", "attention", "masked", "causal_mask",
     "image", "kernel", "conv1d", "conv2d", "max_pool2d", "avg_pool2d", "flatten", "dropout",
-    "check_gradient", "gradcheck", "text", "latex",
+    "check_gradient", "gradcheck", "text", "latex", "preamble",
     "SympropError", "DeclarationError", "ShapeError", "InvalidNameError", "UnsupportedOperationError",
     "FormulaError", "ModelFileError", "OutputError", "EvaluationError", "LatexError",
 ]
