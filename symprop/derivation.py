@@ -292,7 +292,7 @@ class Derivation:
     # ------------------------------------------------------------------
     def latex(self, standalone: bool = False, values=None, learning_rate=None, *, sections=None, omit=(),
               optimizer: str = "sgd", learning_rate_symbol: str = "eta", layer_style=None, interleaved: bool = False,
-              compare=None) -> str:
+              compare=None, **unknown) -> str:
         r"""The lecture notes as LaTeX.
 
         Args:
@@ -312,6 +312,7 @@ class Derivation:
             interleaved: each step of the backward pass followed at once by its numbers.
             compare: another network (or its derivation), declared with the same
                 names, set beside this one in the section on vanishing gradients.
+            **unknown: none; a misspelt option is a ``SympropError`` naming the options.
 
         Returns:
             The LaTeX source; every run gives the same bytes.
@@ -327,10 +328,11 @@ class Derivation:
         from .render import latex
 
         return latex(self, standalone=standalone, values=values, learning_rate=learning_rate, **_note_options(
-            sections, omit, optimizer, learning_rate_symbol, layer_style, interleaved, compare))
+            sections, omit, optimizer, learning_rate_symbol, layer_style, interleaved, compare, unknown))
 
     def markdown(self, values=None, learning_rate=None, *, sections=None, omit=(), optimizer: str = "sgd",
-                 learning_rate_symbol: str = "eta", layer_style=None, interleaved: bool = False, compare=None) -> str:
+                 learning_rate_symbol: str = "eta", layer_style=None, interleaved: bool = False, compare=None,
+                 **unknown) -> str:
         r"""The lecture notes as Markdown: maths in ``$...$`` (KaTeX's dialect), the graph in Mermaid.
 
         Args:
@@ -351,7 +353,7 @@ class Derivation:
         from .render import markdown
 
         return markdown(self, values=values, learning_rate=learning_rate, **_note_options(
-            sections, omit, optimizer, learning_rate_symbol, layer_style, interleaved, compare))
+            sections, omit, optimizer, learning_rate_symbol, layer_style, interleaved, compare, unknown))
 
     def numpy(self) -> str:
         """The source of a standalone training module, NumPy its only import.
@@ -394,10 +396,10 @@ class Derivation:
     __repr__ = __str__  # in a REPL a derivation shows its numbered equations
 
 
-def _note_options(sections, omit, optimizer, learning_rate_symbol, layer_style, interleaved, compare) -> dict:
-    """The notes' options (``symprop.notes.options.NoteOptions``) as keywords."""
+def _note_options(sections, omit, optimizer, learning_rate_symbol, layer_style, interleaved, compare, unknown) -> dict:
+    """The notes' options (``symprop.notes.options.NoteOptions``) as keywords; an unknown one is refused there by name."""
     return dict(sections=sections, omit=omit, optimizer=optimizer, learning_rate_symbol=learning_rate_symbol,
-                layer_style=layer_style, interleaved=interleaved, compare=compare)
+                layer_style=layer_style, interleaved=interleaved, compare=compare, **unknown)
 
 
 __all__ = ["Contribution", "Derivation", "ETA", "Form", "Step", "EvaluationError"]

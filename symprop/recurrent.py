@@ -1085,7 +1085,7 @@ class RecurrentDerivation:
     # views
     # ------------------------------------------------------------------
     def latex(self, standalone: bool = False, values=None, learning_rate=None, *, optimizer: str = "sgd",
-              clip_norm=None, recurrent_norms=None) -> str:
+              clip_norm=None, recurrent_norms=None, **unknown) -> str:
         r"""The notes as LaTeX: the unrolled graph, the recursion, the sums over t, a mini-batch, the update.
 
         Args:
@@ -1097,6 +1097,7 @@ class RecurrentDerivation:
             clip_norm: the threshold of the clipping by global norm (default 1).
             recurrent_norms: the spectral norms the recurrent weights are rescaled to
                 in the comparison of the worked example.
+            **unknown: none; a misspelt option is a ``SympropError`` naming it.
 
         Example:
             >>> import symprop
@@ -1107,9 +1108,10 @@ class RecurrentDerivation:
         from .render_recurrent import latex
 
         return latex(self, standalone=standalone, values=values, learning_rate=learning_rate,
-                     **_recurrent_options(optimizer, clip_norm, recurrent_norms))
+                     **_recurrent_options(optimizer, clip_norm, recurrent_norms, unknown))
 
-    def markdown(self, values=None, learning_rate=None, *, optimizer: str = "sgd", clip_norm=None, recurrent_norms=None) -> str:
+    def markdown(self, values=None, learning_rate=None, *, optimizer: str = "sgd", clip_norm=None, recurrent_norms=None,
+                 **unknown) -> str:
         """The notes as Markdown (options as in ``latex``).
 
         Example:
@@ -1120,7 +1122,7 @@ class RecurrentDerivation:
         """
         from .render_recurrent import markdown
 
-        return markdown(self, values=values, learning_rate=learning_rate, **_recurrent_options(optimizer, clip_norm, recurrent_norms))
+        return markdown(self, values=values, learning_rate=learning_rate, **_recurrent_options(optimizer, clip_norm, recurrent_norms, unknown))
 
     def numpy(self) -> str:
         """The source of a standalone training module: batch-first sequences (m, T, n), one loop over t each way.
@@ -1142,10 +1144,10 @@ class RecurrentDerivation:
         return self.markdown()
 
 
-def _recurrent_options(optimizer, clip_norm, recurrent_norms) -> dict:
-    """The notes' options of a recurrent network as keywords (None: the renderer's default)."""
+def _recurrent_options(optimizer, clip_norm, recurrent_norms, unknown) -> dict:
+    """The notes' options of a recurrent network as keywords (None: the renderer's default; an unknown one is refused there)."""
     options = {"optimizer": optimizer, "clip_norm": clip_norm, "recurrent_norms": recurrent_norms}
-    return {k: v for k, v in options.items() if v is not None}
+    return {k: v for k, v in options.items() if v is not None} | unknown
 
 
 def clip_scale(grads, clip_norm) -> float:
