@@ -93,6 +93,8 @@ def test_a_recurrent_derivation_is_its_equations():
     d = symprop.rnn(2, 3, 2, T=4, loss=symprop.cross_entropy).derive()
     assert repr(d) == str(d)
     assert any(line.startswith("(") and "δ[t]" in line for line in repr(d).split("\n"))
+    assert repr(d.step("dW")) == str(d.step("dW")) == "(14) ∂L/∂W = Σ_t δ[t] h[t-1]ᵀ"
+    assert repr(d.step("delta")) == "(10) δ[t] = (Vᵀ ∂L/∂o[t] + Wᵀ δ[t+1]) ⊙ (𝟏 - h[t] ⊙ h[t])"
 
 
 def test_a_formula_check_shows_its_verdict(two_layer):
