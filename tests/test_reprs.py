@@ -114,6 +114,13 @@ def test_a_formula_check_shows_its_verdict(two_layer):
     assert "verdict: WRONG" in repr(wrong) and "diagnosis [transpose]" in wrong._repr_markdown_()
 
 
+def test_a_recurrent_formula_check_shows_the_sum_over_t():
+    net = symprop.rnn(2, 3, 2, T=4, loss=symprop.cross_entropy)
+    result = symprop.check_gradient(net, "W", r"\sum_{t=1}^{T} \delta_t h_{t-1}^\top")
+    assert result.ok and repr(result) == str(result)
+    assert "symprop derives: `dL/dW = Σ_t δ[t] h[t-1]ᵀ`" in result._repr_markdown_()
+
+
 def _relu_neuron_code():
     def loss(params, x, y):
         return float(np.mean((np.maximum(params["w"] * x + params["b"], 0) - y) ** 2))

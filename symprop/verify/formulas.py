@@ -65,7 +65,7 @@ class FormulaCheck:
     def _repr_markdown_(self):
         lines = str(self).split("\n")
         md = [f"**{lines[0]}**", "", "```text", *lines[1:-1 - len(self.notes)], "```"]
-        derived = f"${self.derived_latex}$" if self.derived_latex else f"`{self.derived}`"
+        derived = f"${self.derived_latex}$" if self.derived_latex else f"`{self.label} = {self.derived}`"
         md += ["", f"symprop derives: {derived}", *(f"\n*note:* {n}" for n in self.notes)]
         return "\n".join(md)
 
