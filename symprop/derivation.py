@@ -307,8 +307,8 @@ class Derivation:
             omit: sections to leave out.
             optimizer: the update rule written out: "sgd", "momentum" or "adam".
             learning_rate_symbol: "eta" or "alpha".
-            layer_style: "[l]" (W^{[1]}), "(l)" (W^{(1)}) or "_l" (W_{1}); None: "[l]"
-                for matrix networks, "_l" for scalar ones.
+            layer_style: ``"[l]"`` (``W^{[1]}``), ``"(l)"`` (``W^{(1)}``) or ``"_l"`` (``W_{1}``);
+                None: ``"[l]"`` for matrix networks, ``"_l"`` for scalar ones.
             interleaved: each step of the backward pass followed at once by its numbers.
             compare: another network (or its derivation), declared with the same
                 names, set beside this one in the section on vanishing gradients.
@@ -338,8 +338,14 @@ class Derivation:
         Args:
             values: numbers for a worked example (see ``latex``).
             learning_rate: the step size of the worked example's update (default 0.1).
-            sections, omit, optimizer, learning_rate_symbol, layer_style, interleaved, compare:
-                as in ``latex``.
+            sections: the sections to write (None: all that apply), as in ``latex``.
+            omit: sections to leave out.
+            optimizer: "sgd", "momentum" or "adam".
+            learning_rate_symbol: "eta" or "alpha".
+            layer_style: ``"[l]"``, ``"(l)"`` or ``"_l"``, as in ``latex``.
+            interleaved: each backward step followed at once by its numbers.
+            compare: another network set beside this one on vanishing gradients.
+            **unknown: none; a misspelt option is a ``SympropError`` naming the options.
 
         Returns:
             The Markdown source.
