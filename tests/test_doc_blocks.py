@@ -42,3 +42,21 @@ def test_every_python_block_runs(page, tmp_path, monkeypatch):
         except Exception as exc:  # the block and its line, not only a traceback into exec
             raise AssertionError(f"{page.relative_to(ROOT)} line {line}: {type(exc).__name__}: {exc}") from exc
     assert os.getcwd() == str(tmp_path)
+
+
+def test_the_table_of_activations_is_the_registry():
+    """docs/reference/ops.md lists each built-in activation with its definition and derivative, as the registry has them."""
+    import sympy as sp
+
+    import symprop
+    from symprop.ops import T, U
+
+    z, a = sp.symbols("z a")
+    text = (ROOT / "docs" / "reference" / "ops.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| `([^`]+)` \| `([^`]+)` \|$", text, re.MULTILINE)
+    names = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "silu", "gelu"]
+    assert [r[0] for r in rows] == names
+    for name, definition, derivative in rows:
+        rule = getattr(symprop, name)
+        assert definition == sp.sstr(rule.definition_expr.xreplace({T: z})), name
+        assert derivative == sp.sstr(rule.derivative.xreplace({T: z, U: a})), name
