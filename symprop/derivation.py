@@ -157,6 +157,12 @@ class Derivation:
 
         return numpy_module(self, **options)
 
+    def torch(self, **options) -> str:
+        """The source of a standalone PyTorch module: an nn.Module whose backward is this derivation's."""
+        from .export_torch import torch_module
+
+        return torch_module(self, **options)
+
     def _repr_latex_(self):
         from .render import latex
 

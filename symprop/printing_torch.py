@@ -1,0 +1,198 @@
+"""PyTorch code from the NumPy code the printers write (the torch module of ``export_torch``).
+
+The NumPy printers (``printing_batch``, ``printing_matrix``) decide what each
+derived equation computes and in which layout; PyTorch spells the same array
+operations with the same operators (``@``, ``*``, ``.T``, indexing) and mostly
+the same function names.  ``to_torch`` rewrites a printed statement (or a
+helper's source) at the level of the array API, never per op:
+
+* ``np.f(...)`` becomes ``torch.f(...)`` where torch has the same function,
+  or its torch spelling (``np.repeat`` -> ``torch.repeat_interleave``,
+  ``np.maximum(x, 0)`` -> ``torch.clamp(x, min=0)``);
+* keyword arguments ``axis``/``keepdims``/``axes`` become ``dim``/``keepdim``/
+  ``dims`` in torch calls and tensor methods (a helper's own ``axis`` stays);
+* ``.max(axis=...)`` becomes ``.amax(dim=...)`` (torch's ``max`` with a dim
+  returns indices too), ``.astype`` -> ``.to``, ``.copy`` -> ``.clone``;
+* new arrays (``np.ones``, ``np.zeros``, ``np.eye``, ``np.array``) take the
+  dtype and device of a reference tensor (``like``), so float32 stays float32
+  and a CUDA batch stays on the GPU;
+* in-place updates (``a += b``, ``np.exp(e, out=e)``) become assignments: the
+  torch functions also run under autograd, which must not see a saved tensor
+  modified.
+
+A NumPy call with no torch spelling raises ``UnsupportedOperationError``
+naming it; the exporter adds which op or helper needed it.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from .errors import UnsupportedOperationError
+
+# NumPy functions torch has under the same name, with the same positional arguments
+_SAME = frozenset({
+    "exp", "log", "log1p", "expm1", "tanh", "sqrt", "abs", "sign", "sin", "cos", "where", "trace",
+    "tensordot", "moveaxis", "swapaxes", "triu", "tril", "broadcast_to", "square", "isfinite", "sum",
+    "argmax", "minimum", "maximum", "matmul", "outer", "stack", "concatenate", "reciprocal",
+})
+_RENAMED = {
+    "repeat": "repeat_interleave",
+    "greater": "gt",
+    "expand_dims": "unsqueeze",
+    "take_along_axis": "take_along_dim",
+    "asarray": "as_tensor",
+    "array": "tensor",
+    "concatenate": "cat",
+}
+_NEW_ARRAYS = frozenset({"ones", "zeros", "eye", "array", "full", "empty"})
+_KEYWORDS = {"axis": "dim", "keepdims": "keepdim", "axes": "dims"}
+_METHODS = {"astype": "to", "copy": "clone", "max": "amax", "min": "amin"}
+_DTYPES = {"bool": "bool", "float": "float64", "float64": "float64", "float32": "float32", "int64": "int64"}
+
+
+def _is_np(node) -> bool:
+    return isinstance(node, ast.Name) and node.id == "np"
+
+
+def _number(node) -> bool:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        node = node.operand
+    return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+
+
+def _torch(attr: str) -> ast.expr:
+    node: ast.expr = ast.Name("torch", ast.Load())
+    for part in attr.split("."):
+        node = ast.Attribute(node, part, ast.Load())
+    return node
+
+
+class _Translator(ast.NodeTransformer):
+    def __init__(self, like):
+        self.like = like  # the name of a tensor whose dtype and device new arrays take
+
+    # np.inf, np.float64, np.newaxis ...
+    def visit_Attribute(self, node):
+        self.generic_visit(node)
+        if _is_np(node.value):
+            if node.attr in ("inf", "pi", "e", "nan"):
+                return _torch(node.attr)
+            if node.attr in _DTYPES:
+                return _torch(_DTYPES[node.attr])
+            if node.attr == "newaxis":
+                return ast.Constant(None)
+            raise UnsupportedOperationError(f"PyTorch has no spelling of np.{node.attr}")
+        return node
+
+    def visit_Call(self, node):
+        func = node.func
+        if isinstance(func, ast.Attribute) and _is_np(func.value):
+            for arg in node.args:
+                self.visit(arg)
+            for kw in node.keywords:
+                kw.value = self.visit(kw.value)
+            return self._numpy_call(func.attr, node)
+        if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute) and _is_np(func.value.value):
+            raise UnsupportedOperationError(f"PyTorch has no spelling of np.{func.value.attr}.{func.attr}")
+        self.generic_visit(node)
+        if isinstance(func, ast.Attribute):  # a tensor method
+            if func.attr in ("max", "min") and not node.args and not node.keywords:
+                return node  # the maximum of all entries: the same in torch
+            func.attr = _METHODS.get(func.attr, func.attr)
+            self._rename_keywords(node)
+        return node
+
+    @staticmethod
+    def _rename_keywords(node):
+        for kw in node.keywords:
+            kw.arg = _KEYWORDS.get(kw.arg, kw.arg)
+
+    def _like(self, node, dtype_given: bool):
+        if self.like is None:
+            return
+        ref = ast.Name(self.like, ast.Load())
+        if not dtype_given:
+            node.keywords.append(ast.keyword("dtype", ast.Attribute(ref, "dtype", ast.Load())))
+        node.keywords.append(ast.keyword("device", ast.Attribute(ref, "device", ast.Load())))
+
+    def _numpy_call(self, name, node):
+        self._rename_keywords(node)
+        for kw in node.keywords:  # dtype=bool, dtype=float
+            if kw.arg == "dtype" and isinstance(kw.value, ast.Name) and kw.value.id in _DTYPES:
+                kw.value = _torch(_DTYPES[kw.value.id])
+        if name == "result_type" and len(node.args) == 1:
+            return ast.Attribute(node.args[0], "dtype", ast.Load())
+        if name in ("maximum", "minimum") and len(node.args) == 2:
+            # torch.maximum takes two tensors; a number bound is a clamp
+            a, b = node.args
+            bound = "min" if name == "maximum" else "max"
+            if _number(b) or _number(a):
+                tensor, number = (a, b) if _number(b) else (b, a)
+                return ast.Call(_torch("clamp"), [tensor], [ast.keyword(bound, number)])
+        if name in _NEW_ARRAYS:
+            dtype_given = any(kw.arg == "dtype" for kw in node.keywords)
+            self._like(node, dtype_given)
+        if name == "put_along_axis":  # np.put_along_axis(a, k, v, axis=d): a statement, rewritten in visit_Expr
+            return node
+        if name == "sum" and len(node.args) == 1:  # np.sum(x) of a tensor; of a generator, Python's sum
+            node.func = _torch("sum")
+            return node
+        if name in _SAME or name in _RENAMED or name in _NEW_ARRAYS:
+            node.func = _torch(_RENAMED.get(name, name))
+            return node
+        raise UnsupportedOperationError(f"PyTorch has no spelling of np.{name}")
+
+    def visit_Expr(self, node):
+        call = node.value
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and _is_np(call.func.value):
+            out = next((kw for kw in call.keywords if kw.arg == "out"), None)
+            if call.func.attr == "put_along_axis":  # a.scatter(dim, index, value): a new tensor
+                target, index, value = call.args
+                dim = next((kw.value for kw in call.keywords if kw.arg == "axis"), ast.Constant(-1))
+                target = self.visit(target)
+                scatter = ast.Call(ast.Attribute(target, "scatter", ast.Load()), [self.visit(dim), self.visit(index), self.visit(value)], [])
+                return ast.Assign([_store(target)], scatter)
+            if out is not None:  # np.exp(e, out=e) -> e = torch.exp(e)
+                call.keywords.remove(out)
+                return ast.Assign([_store(out.value)], self.visit(call))
+        self.generic_visit(node)
+        return node
+
+    def visit_AugAssign(self, node):
+        self.generic_visit(node)
+        load = _load(node.target)
+        return ast.Assign([node.target], ast.BinOp(load, node.op, node.value))
+
+
+def _store(node):
+    node = _load(node)
+    node.ctx = ast.Store()
+    return node
+
+
+def _load(node):
+    copy = ast.parse(ast.unparse(node), mode="eval").body
+    return copy
+
+
+def to_torch(code: str, like=None) -> str:
+    """The torch spelling of NumPy statements ``code`` (see the module docstring).
+
+    ``like``: the name of a tensor whose dtype and device new arrays take.
+    """
+    tree = ast.parse(code)
+    tree = _Translator(like).visit(tree)
+    ast.fix_missing_locations(tree)
+    return ast.unparse(tree)
+
+
+def helper_to_torch(source: str) -> str:
+    """A NumPy helper's source in torch: new arrays take the dtype and device of its first argument."""
+    tree = ast.parse(source)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+    like = fn.args.args[0].arg if fn.args.args else None
+    return to_torch(source, like)
+
+
+__all__ = ["helper_to_torch", "to_torch"]
