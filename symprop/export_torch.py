@@ -24,6 +24,8 @@ the derived parameter gradients: the derivation's seed is dL/dL = 1.
 
 from __future__ import annotations
 
+import builtins
+
 from sympy.core.parameters import distribute
 
 from .emit import Function, Line, _Emitter
@@ -107,7 +109,8 @@ class _TorchMixin:
         numbers = [n for n in ["inv_m", *arg_names] if n in reads - defined and (n == "inv_m" or n in masks)]
         order = [*arg_names, *(p.name for p in self.net.params), *(line.name for line in forward)]
         tensors = [n for n in dict.fromkeys(order) if n in reads - defined and n not in numbers]
-        unknown = reads - defined - set(tensors) - set(numbers)
+        known = defined | set(tensors) | set(numbers) | self.printer.helpers_used | {"torch", "math"} | set(dir(builtins))
+        unknown = reads - known
         if unknown:
             raise UnsupportedOperationError(f"the backward pass reads {sorted(unknown)}, which the forward pass does not compute")
         grads = [(p.name, "d" + p.name) for p in self.net.params]

@@ -88,8 +88,7 @@ class _Translator(ast.NodeTransformer):
     def visit_Call(self, node):
         func = node.func
         if isinstance(func, ast.Attribute) and _is_np(func.value):
-            for arg in node.args:
-                self.visit(arg)
+            node.args = [self.visit(arg) for arg in node.args]
             for kw in node.keywords:
                 kw.value = self.visit(kw.value)
             return self._numpy_call(func.attr, node)
