@@ -106,7 +106,9 @@ class _TorchMixin:
         reads = set().union(*(line.reads for line in backward)) if backward else set()
         arg_names = [a.split("=")[0] for a in args]
         masks = {m.name for m in self.masks}
-        numbers = [n for n in ["inv_m", *arg_names] if n in reads - defined and (n == "inv_m" or n in masks)]
+        batch = self.net.batch
+        computed = ["inv_m"] + ([batch.name] if batch is not None and batch.is_Symbol else [])  # 1/m, m: numbers
+        numbers = [n for n in [*computed, *arg_names] if n in reads - defined and (n in computed or n in masks)]
         order = [*arg_names, *(p.name for p in self.net.params), *(line.name for line in forward)]
         tensors = [n for n in dict.fromkeys(order) if n in reads - defined and n not in numbers]
         known = defined | set(tensors) | set(numbers) | self.printer.helpers_used | {"torch", "math"} | set(dir(builtins))
@@ -122,6 +124,8 @@ class _TorchMixin:
         )
         if "inv_m" in numbers and not any(b.startswith("inv_m = ") for b in forward_fn.body):
             forward_fn.body.insert(0, f"inv_m = 1.0 / len({arg_names[0]})")
+        if len(computed) > 1 and computed[1] in numbers and not any(b.startswith(f"{computed[1]} = ") for b in forward_fn.body):
+            forward_fn.body.insert(0, f"{computed[1]} = len({arg_names[0]})  # the batch size")
         body = []
         for line in backward:
             body.extend(f"# {c}" for c in line.comments)

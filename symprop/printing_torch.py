@@ -45,6 +45,7 @@ _RENAMED = {
     "array": "tensor",
     "concatenate": "cat",
 }
+_MATH = frozenset({"sqrt", "exp", "log", "log1p", "expm1", "tanh", "sin", "cos"})
 _NEW_ARRAYS = frozenset({"ones", "zeros", "eye", "array", "full", "empty"})
 _KEYWORDS = {"axis": "dim", "keepdims": "keepdim", "axes": "dims"}
 _METHODS = {"astype": "to", "copy": "clone", "max": "amax", "min": "amin"}
@@ -59,6 +60,11 @@ def _number(node) -> bool:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
         node = node.operand
     return isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+
+
+def _constant(node) -> bool:
+    """A number, or arithmetic of numbers."""
+    return all(isinstance(n, (ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop)) for n in ast.walk(node))
 
 
 def _torch(attr: str) -> ast.expr:
@@ -120,6 +126,9 @@ class _Translator(ast.NodeTransformer):
         for kw in node.keywords:  # dtype=bool, dtype=float
             if kw.arg == "dtype" and isinstance(kw.value, ast.Name) and kw.value.id in _DTYPES:
                 kw.value = _torch(_DTYPES[kw.value.id])
+        if name in _MATH and node.args and all(_constant(a) for a in node.args) and not node.keywords:
+            node.func = ast.Attribute(ast.Name("math", ast.Load()), name, ast.Load())  # of a number (1 / sqrt(d_k))
+            return node
         if name == "result_type" and len(node.args) == 1:
             return ast.Attribute(node.args[0], "dtype", ast.Load())
         if name in ("maximum", "minimum") and len(node.args) == 2:
