@@ -44,7 +44,7 @@ RESERVED_NAMES = frozenset({
     "register_full_backward_pre_hook", "register_load_state_dict_post_hook", "register_load_state_dict_pre_hook",
     "register_module", "register_parameter", "register_state_dict_post_hook", "register_state_dict_pre_hook",
     "requires_grad_", "set_extra_state", "set_submodule", "setdefault", "share_memory", "smooth_l1_loss", "state_dict",
-    "to", "to_empty", "train", "training", "type", "update", "values", "xpu", "zero_grad",
+    "T_destination", "to", "to_empty", "train", "training", "type", "update", "values", "xpu", "zero_grad",
 })
 
 

@@ -997,6 +997,12 @@ class RecurrentDerivation:
 
         return numpy_module(self, **options)
 
+    def torch(self, **options) -> str:
+        raise UnsupportedOperationError(
+            f"the PyTorch export does not cover recurrent networks yet ('{self.network.name}'): "
+            "emit its NumPy module (symprop emit, the default --target numpy)"
+        )
+
     def _repr_latex_(self):
         return self.latex()
 
