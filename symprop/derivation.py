@@ -163,6 +163,12 @@ class Derivation:
 
         return torch_module(self, **options)
 
+    def jax(self, **options) -> str:
+        """The source of a standalone JAX module: pure functions on a jax.custom_vjp with this derivation's backward."""
+        from .export_jax import jax_module
+
+        return jax_module(self, **options)
+
     def _repr_latex_(self):
         from .render import latex
 

@@ -31,7 +31,7 @@ from sympy.core.parameters import distribute
 from .emit import Function, Line, _Emitter
 from .emit_matrix import MatrixEmitter, is_matrix_layout
 from .errors import UnsupportedOperationError
-from .printing_torch import helper_to_torch, to_torch
+from .printing_torch import translate, translate_helper
 from .templating import environment
 
 # attributes of torch.nn.ParameterDict (and nn.Module): a parameter of that name cannot be a key
@@ -48,55 +48,40 @@ RESERVED_NAMES = frozenset({
 })
 
 
-class _TorchMixin:
-    """Overrides of the NumPy emitters: the same lines, in torch, split for autograd."""
+class _ExportMixin:
+    """Overrides of the NumPy emitters: the same lines in another framework, split for its autodiff."""
+
+    target, target_name = "torch", "PyTorch"
+    ERF = "torch.special.erf"  # NumPy has no erf; the frameworks have
 
     def _like(self):
         return self.data[0].name if self.data else None
 
     def _line(self, name, comments, code) -> Line:
         try:
-            code = [to_torch(c, self._like()) for c in code]
+            code = [translate(c, self.target, self._like()) for c in code]
         except UnsupportedOperationError as e:
-            raise UnsupportedOperationError(f"cannot export {name} = ... to PyTorch: {e}") from None
+            raise UnsupportedOperationError(f"cannot export {name} = ... to {self.target_name}: {e}") from None
         return super()._line(name, comments, code)
 
     def _helper(self, source: str) -> str:
         source = super()._helper(source)
         name = source.split("(", 1)[0].removeprefix("def ").strip()
-        if name == "erf":  # NumPy has no erf; torch has
-            return "def erf(x):\n    return torch.special.erf(x)\n"
+        if name == "erf":
+            return f"def erf(x):\n    return {self.ERF}(x)\n"
         try:
-            return helper_to_torch(source)
+            return translate_helper(source, self.target)
         except UnsupportedOperationError as e:
-            raise UnsupportedOperationError(f"cannot export the helper {name} (used by this network's ops) to PyTorch: {e}") from None
+            raise UnsupportedOperationError(
+                f"cannot export the helper {name} (used by this network's ops) to {self.target_name}: {e}"
+            ) from None
 
     def _function(self, name, args, doc, lines, result, uses_m=True, sections=(), tail=()) -> Function:
         if name == "gradients":
             self._gradient_parts = (args, lines, sections)
         return super()._function(name, args, doc, lines, result, uses_m, sections, tail)
 
-    def init_lines(self) -> list:
-        out = []
-        for line in super().init_lines():
-            if line.startswith("#"):
-                out.append(line)
-                continue
-            line = line.replace("rng.standard_normal()", "rng.standard_normal(())")
-            line = line.replace("rng.standard_normal(", "torch.randn(generator=rng, dtype=torch.float64, size=")
-            line = line.replace("np.sqrt(", "math.sqrt(").replace("np.zeros(", "torch.zeros(").replace("np.ones(", "torch.ones(")
-            out.append(line)
-        return out
-
-    def demo(self) -> dict:
-        lines = []
-        for line in super().demo()["lines"]:
-            line = line.replace("np.random.default_rng(0)", "torch.Generator().manual_seed(0)")
-            line = line.replace("rng.standard_normal(", "torch.randn(generator=rng, size=")
-            lines.append(to_torch(line))
-        return {"lines": lines}
-
-    # -- the autograd.Function ---------------------------------------------
+    # -- the autograd.Function (torch), the custom_vjp (JAX) -------------------
     def _split_gradients(self) -> dict:
         args, lines, sections = self._gradient_parts
         n_forward = sections[1][0] if len(sections) > 1 else len(lines)
@@ -111,7 +96,7 @@ class _TorchMixin:
         numbers = [n for n in [*computed, *arg_names] if n in reads - defined and (n in computed or n in masks)]
         order = [*arg_names, *(p.name for p in self.net.params), *(line.name for line in forward)]
         tensors = [n for n in dict.fromkeys(order) if n in reads - defined and n not in numbers]
-        known = defined | set(tensors) | set(numbers) | self.printer.helpers_used | {"torch", "math"} | set(dir(builtins))
+        known = defined | set(tensors) | set(numbers) | self.printer.helpers_used | {"torch", "math", "jax", "jnp"} | set(dir(builtins))
         unknown = reads - known
         if unknown:
             raise UnsupportedOperationError(f"the backward pass reads {sorted(unknown)}, which the forward pass does not compute")
@@ -152,7 +137,7 @@ class _TorchMixin:
     def view(self) -> dict:
         model = super().view()
         bad = sorted(p.name for p in self.net.params if p.name in RESERVED_NAMES)
-        if bad:
+        if bad and self.target == "torch":
             raise UnsupportedOperationError(
                 f"parameter name {bad[0]!r} is an attribute of torch.nn.ParameterDict: rename it to export to PyTorch"
             )
@@ -167,6 +152,30 @@ def _tuple(names) -> str:
     return ", ".join(names) + ("," if len(names) == 1 else "")
 
 
+class _TorchMixin(_ExportMixin):
+    """torch's random numbers for the initialisation and the demo's data."""
+
+    def init_lines(self) -> list:
+        out = []
+        for line in super().init_lines():
+            if line.startswith("#"):
+                out.append(line)
+                continue
+            line = line.replace("rng.standard_normal()", "rng.standard_normal(())")
+            line = line.replace("rng.standard_normal(", "torch.randn(generator=rng, dtype=torch.float64, size=")
+            line = line.replace("np.sqrt(", "math.sqrt(").replace("np.zeros(", "torch.zeros(").replace("np.ones(", "torch.ones(")
+            out.append(line)
+        return out
+
+    def demo(self) -> dict:
+        lines = []
+        for line in super().demo()["lines"]:
+            line = line.replace("np.random.default_rng(0)", "torch.Generator().manual_seed(0)")
+            line = line.replace("rng.standard_normal(", "torch.randn(generator=rng, size=")
+            lines.append(translate(line, "torch"))
+        return {"lines": lines}
+
+
 class TorchEmitter(_TorchMixin, _Emitter):
     pass
 
@@ -179,12 +188,15 @@ def torch_module(derivation, **options) -> str:
     """The source of a standalone PyTorch module for ``derivation`` (see the module docstring)."""
     if options:
         raise TypeError(f"torch_module got unexpected options {sorted(options)}")
+    return render(derivation, TorchMatrixEmitter if is_matrix_layout(derivation) else TorchEmitter, "module_torch.py.j2")
+
+
+def render(derivation, emitter_class, template: str) -> str:
     if derivation.network.hyperparams:  # generated code holds numbers: the declared defaults
         derivation = derivation.network.bind({}).derive()
     with distribute(False):  # as numpy_module: numbers are not distributed over sums
-        emitter = TorchMatrixEmitter(derivation) if is_matrix_layout(derivation) else TorchEmitter(derivation)
-        model = emitter.view()
-    return environment(latex=False).get_template("module_torch.py.j2").render(**model)
+        model = emitter_class(derivation).view()
+    return environment(latex=False).get_template(template).render(**model)
 
 
 __all__ = ["RESERVED_NAMES", "torch_module"]

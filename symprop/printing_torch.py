@@ -1,4 +1,4 @@
-"""PyTorch code from the NumPy code the printers write (the torch module of ``export_torch``).
+"""PyTorch (and JAX) code from the NumPy code the printers write (the modules of ``export_torch``).
 
 The NumPy printers (``printing_batch``, ``printing_matrix``) decide what each
 derived equation computes and in which layout; PyTorch spells the same array
@@ -19,6 +19,9 @@ helper's source) at the level of the array API, never per op:
 * in-place updates (``a += b``, ``np.exp(e, out=e)``) become assignments: the
   torch functions also run under autograd, which must not see a saved tensor
   modified.
+
+For JAX (``translate(code, "jax")``), jax.numpy mirrors NumPy: ``np.`` becomes
+``jnp.``, new arrays take ``like``'s dtype, and updates become assignments.
 
 A NumPy call with no torch spelling raises ``UnsupportedOperationError``
 naming it; the exporter adds which op or helper needed it.
@@ -184,23 +187,64 @@ def _load(node):
     return copy
 
 
-def to_torch(code: str, like=None) -> str:
-    """The torch spelling of NumPy statements ``code`` (see the module docstring).
+class _JaxTranslator(_Translator):
+    """jax.numpy mirrors NumPy: ``np.f`` -> ``jnp.f``; arrays are immutable, so updates become assignments."""
 
-    ``like``: the name of a tensor whose dtype and device new arrays take.
+    def visit_Attribute(self, node):
+        self.generic_visit(node)
+        if _is_np(node.value):
+            if node.attr == "newaxis":
+                return ast.Constant(None)
+            if node.attr in ("random", "lib", "errstate"):
+                raise UnsupportedOperationError(f"JAX has no spelling of np.{node.attr}")
+            node.value = ast.Name("jnp", ast.Load())
+        return node
+
+    def visit_Call(self, node):
+        func = node.func
+        if isinstance(func, ast.Attribute) and _is_np(func.value) and func.attr in _NEW_ARRAYS:
+            self.generic_visit(node)
+            if self.like is not None and not any(kw.arg == "dtype" for kw in node.keywords):
+                node.keywords.append(ast.keyword("dtype", ast.Attribute(ast.Name(self.like, ast.Load()), "dtype", ast.Load())))
+            return node
+        self.generic_visit(node)
+        return node
+
+    def visit_Expr(self, node):
+        call = node.value
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and _is_np(call.func.value):
+            out = next((kw for kw in call.keywords if kw.arg == "out"), None)
+            if call.func.attr == "put_along_axis":  # a new array: jnp.put_along_axis(..., inplace=False)
+                call.keywords.append(ast.keyword("inplace", ast.Constant(False)))
+                return ast.Assign([_store(call.args[0])], self.visit(call))
+            if out is not None:
+                call.keywords.remove(out)
+                return ast.Assign([_store(out.value)], self.visit(call))
+        self.generic_visit(node)
+        return node
+
+
+def translate(code: str, target: str, like=None) -> str:
+    """The ``target`` ("torch" or "jax") spelling of NumPy statements ``code`` (see the module docstring).
+
+    ``like``: the name of an array whose dtype (and device) new arrays take.
     """
     tree = ast.parse(code)
-    tree = _Translator(like).visit(tree)
+    tree = (_JaxTranslator if target == "jax" else _Translator)(like).visit(tree)
     ast.fix_missing_locations(tree)
     return ast.unparse(tree)
 
 
-def helper_to_torch(source: str) -> str:
-    """A NumPy helper's source in torch: new arrays take the dtype and device of its first argument."""
+def to_torch(code: str, like=None) -> str:
+    return translate(code, "torch", like)
+
+
+def translate_helper(source: str, target: str) -> str:
+    """A NumPy helper's source for ``target``: new arrays take the dtype and device of its first argument."""
     tree = ast.parse(source)
     fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
     like = fn.args.args[0].arg if fn.args.args else None
-    return to_torch(source, like)
+    return translate(source, target, like)
 
 
-__all__ = ["helper_to_torch", "to_torch"]
+__all__ = ["to_torch", "translate", "translate_helper"]

@@ -1003,6 +1003,12 @@ class RecurrentDerivation:
             "emit its NumPy module (symprop emit, the default --target numpy)"
         )
 
+    def jax(self, **options) -> str:
+        raise UnsupportedOperationError(
+            f"the JAX export does not cover recurrent networks yet ('{self.network.name}'): "
+            "emit its NumPy module (symprop emit, the default --target numpy)"
+        )
+
     def _repr_latex_(self):
         return self.latex()
 
