@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from emit_netgen import load_module, random_data, random_mlp, random_params, relative_error, special_networks
+from emit_netgen import load_module, relative_error, special_networks
+from export_nets import network, numpy_batch
 
-import layer_nets
 import symprop
 from symprop import names
 from symprop.errors import UnsupportedOperationError
@@ -38,15 +38,6 @@ RANDOM_SEEDS = list(range(int(os.environ.get("SYMPROP_EXPORT_NETS", "10"))))
 SPECIAL = sorted(special_networks())
 LAYERS = ["bn_mlp", "bn_numeric_batch", "ln_column", "ln_sequence", "softmax_rows", "attention_masked", "transformer_block"]
 ALL = SPECIAL + [f"random{s}" for s in RANDOM_SEEDS] + [f"layer_{n}" for n in LAYERS]
-
-
-@cache
-def network(name: str):
-    if name.startswith("random"):
-        return random_mlp(int(name[len("random") :]))
-    if name.startswith("layer_"):
-        return layer_nets.table()[name[len("layer_") :]]
-    return special_networks()[name]
 
 
 @cache
@@ -65,14 +56,8 @@ def module(name: str, tmp_path_factory):
 
 def batch(name: str, mod, torch, seed: int):
     """Random float64 data and parameters (every entry random, biases too), as torch tensors."""
-    net = network(name)
-    rng = np.random.default_rng(seed)
-    if name.startswith("layer_"):
-        data, params = layer_nets.data_for(net, 4, rng), layer_nets.params_for(net, rng)
-    else:
-        data, params = random_data(net, 5, seed=seed), random_params(mod, seed=seed + 1, scale=0.7)
-    as_tensor = {k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in data.items()}
-    return as_tensor, {k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in params.items()}
+    data, params = numpy_batch(name, mod, seed)
+    return {k: torch.tensor(v) for k, v in data.items()}, {k: torch.tensor(v) for k, v in params.items()}
 
 
 def flat(grads, names_) -> np.ndarray:
@@ -284,7 +269,7 @@ def test_reserved_parameter_names_cover_parameter_dict(torch):
 
 def test_a_convolution_is_refused_naming_its_helper():
     with pytest.raises(UnsupportedOperationError, match=r"helper conv2d .*PyTorch.*np\.pad"):
-        layer_nets.table()["cnn_max"].derive().torch()
+        network("layer_cnn_max").derive().torch()
 
 
 def test_a_recurrent_network_is_refused_in_one_line(tmp_path):
