@@ -152,11 +152,13 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="fewer samples, the two smaller networks")
     parser.add_argument("--no-compile", dest="compile", action="store_false")
     parser.add_argument("--no-jax", dest="jax", action="store_false")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: on a shared machine, spinning OpenMP threads dominate the timings)")
     args = parser.parse_args(argv)
 
     import torch
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(args.threads)
     jax = None
     if args.jax:
         try:
@@ -165,7 +167,8 @@ def main(argv=None) -> None:
             print("JAX is not installed: no JAX rows (pip install -e '.[jax]')")
     configs = CONFIGS[:2] + CONFIGS[3:4] if args.quick else CONFIGS
     samples = 7 if args.quick else 25
-    print("one gradient step, float32, CPU; median of interleaved samples; 'saved' = bytes kept for the backward pass")
+    print(f"one gradient step, float32, CPU, {args.threads} torch thread(s); median of interleaved samples; "
+          "'saved' = bytes kept for the backward pass")
     print(f"{'network':34s} {'batch':>5s}  {'framework':16s} {'derived':>10s} {'autograd':>10s} {'ratio':>6s}  saved (derived / autograd)")
     with tempfile.TemporaryDirectory() as tmp:
         for i, (label, sizes, hidden, output, loss, m) in enumerate(CONFIGS if not args.quick else configs):

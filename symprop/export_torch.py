@@ -59,10 +59,18 @@ class _ExportMixin:
 
     def _line(self, name, comments, code) -> Line:
         try:
-            code = [translate(c, self.target, self._like()) for c in code]
+            translated = [translate(c, self.target, self._like()) for c in code]
         except UnsupportedOperationError as e:
             raise UnsupportedOperationError(f"cannot export {name} = ... to {self.target_name}: {e}") from None
-        return super()._line(name, comments, code)
+        line = super()._line(name, comments, translated)
+        line.numpy_code = code  # the passes re-spell it with its in-place updates (_in_place)
+        return line
+
+    def _in_place(self, line) -> Line:
+        """``line`` spelled with the NumPy code's in-place updates (into fresh arrays): for the derived
+        passes, which run without autograd (DerivedLoss, gradients under no_grad)."""
+        code = [translate(c, self.target, self._like(), in_place=True) for c in line.numpy_code]
+        return Line(line.name, line.comments, code, line.reads)
 
     def _helper(self, source: str) -> str:
         source = super()._helper(source)
@@ -85,8 +93,8 @@ class _ExportMixin:
     def _split_gradients(self) -> dict:
         args, lines, sections = self._gradient_parts
         n_forward = sections[1][0] if len(sections) > 1 else len(lines)
-        forward = [line for line in lines[:n_forward] if line.name]  # the NumPy module's `del` line: not here
-        backward = lines[n_forward:]
+        forward = [self._in_place(line) for line in lines[:n_forward] if line.name]  # the NumPy module's `del`: not here
+        backward = [self._in_place(line) for line in lines[n_forward:]]
         defined = {line.name for line in backward}
         reads = set().union(*(line.reads for line in backward)) if backward else set()
         arg_names = [a.split("=")[0] for a in args]

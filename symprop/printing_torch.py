@@ -18,7 +18,7 @@ helper's source) at the level of the array API, never per op:
   and a CUDA batch stays on the GPU;
 * in-place updates (``a += b``, ``np.exp(e, out=e)``) become assignments: the
   torch functions also run under autograd, which must not see a saved tensor
-  modified.
+  modified (the derived passes, which autograd never sees, keep ``a += b``).
 
 For JAX (``translate(code, "jax")``), jax.numpy mirrors NumPy: ``np.`` becomes
 ``jnp.``, new arrays take ``like``'s dtype, and updates become assignments.
@@ -78,8 +78,9 @@ def _torch(attr: str) -> ast.expr:
 
 
 class _Translator(ast.NodeTransformer):
-    def __init__(self, like):
+    def __init__(self, like, in_place=False):
         self.like = like  # the name of a tensor whose dtype and device new arrays take
+        self.in_place = in_place  # keep ``a += b`` (code autograd never sees)
 
     # np.inf, np.float64, np.newaxis ...
     def visit_Attribute(self, node):
@@ -172,6 +173,8 @@ class _Translator(ast.NodeTransformer):
 
     def visit_AugAssign(self, node):
         self.generic_visit(node)
+        if self.in_place:
+            return node
         load = _load(node.target)
         return ast.Assign([node.target], ast.BinOp(load, node.op, node.value))
 
@@ -224,13 +227,14 @@ class _JaxTranslator(_Translator):
         return node
 
 
-def translate(code: str, target: str, like=None) -> str:
+def translate(code: str, target: str, like=None, in_place=False) -> str:
     """The ``target`` ("torch" or "jax") spelling of NumPy statements ``code`` (see the module docstring).
 
-    ``like``: the name of an array whose dtype (and device) new arrays take.
+    ``like``: the name of an array whose dtype (and device) new arrays take.  ``in_place``: keep the
+    NumPy code's ``a += b`` into a fresh array (for code that runs without autograd).
     """
     tree = ast.parse(code)
-    tree = (_JaxTranslator if target == "jax" else _Translator)(like).visit(tree)
+    tree = (_JaxTranslator if target == "jax" else _Translator)(like, in_place).visit(tree)
     ast.fix_missing_locations(tree)
     return ast.unparse(tree)
 
