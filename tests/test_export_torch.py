@@ -303,3 +303,27 @@ def test_cli_emit_target_torch_writes_a_module_that_imports(torch, tmp_path):
     model = mod.Model(seed=0)
     x = torch.randn(7, *mod.INPUTS["x"])
     assert tuple(model(x).shape) == (7, *mod.TARGETS["y"])
+
+
+def test_a_network_name_cannot_break_out_of_the_docstrings(torch, tmp_path):
+    import sympy as sp
+
+    W, x, y = sp.MatrixSymbol("W", 2, 2), sp.MatrixSymbol("x", 2, 1), sp.MatrixSymbol("y", 2, 1)
+    name = 'evil """ \\ name\nraise SystemExit(1)  # \x00'
+    net = symprop.Network(symprop.mse(symprop.tanh(W * x), y), params=[W], inputs=[x], targets=[y], name=name)
+    for src in (net.derive().torch(),):
+        tree = ast.parse(src)
+        assert not any(isinstance(n, ast.Raise) and "SystemExit" in ast.unparse(n) for n in ast.walk(tree))
+        mod = load_module(src, tmp_path)
+        assert "evil \"\"\" \\ name raise SystemExit(1)" in mod.Model.__doc__
+
+
+def test_output_is_byte_identical_across_hash_seeds():
+    code = "import sys; sys.path.insert(0, 'tests'); from emit_netgen import special_networks; " \
+           "print(special_networks()['gated_residual'].derive().torch())"
+    outputs = set()
+    for seed in ("0", "123"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}
+        result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+        outputs.add(result.stdout)
+    assert len(outputs) == 1
