@@ -13,6 +13,8 @@ helper's source) at the level of the array API, never per op:
   ``dims`` in torch calls and tensor methods (a helper's own ``axis`` stays);
 * ``.max(axis=...)`` becomes ``.amax(dim=...)`` (torch's ``max`` with a dim
   returns indices too), ``.astype`` -> ``.to``, ``.copy`` -> ``.clone``;
+  ``x[:, ::-1]`` -> ``x.flip((1,))``, ``np.pad`` -> ``torch.nn.functional.pad``
+  (its widths from the last axis), ``sliding_window_view`` -> ``unfold``;
 * new arrays (``np.ones``, ``np.zeros``, ``np.eye``, ``np.array``) take the
   dtype and device of a reference tensor (``like``), so float32 stays float32
   and a CUDA batch stays on the GPU;
@@ -102,6 +104,8 @@ class _Translator(ast.NodeTransformer):
             for kw in node.keywords:
                 kw.value = self.visit(kw.value)
             return self._numpy_call(func.attr, node)
+        if ast.unparse(func) == "np.lib.stride_tricks.sliding_window_view":
+            return self._windows(node)
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Attribute) and _is_np(func.value.value):
             raise UnsupportedOperationError(f"PyTorch has no spelling of np.{func.value.attr}.{func.attr}")
         self.generic_visit(node)
@@ -111,6 +115,37 @@ class _Translator(ast.NodeTransformer):
             func.attr = _METHODS.get(func.attr, func.attr)
             self._rename_keywords(node)
         return node
+
+    def _windows(self, node):
+        """sliding_window_view(x, (kh, kw), axis=(-2, -1)): x.unfold(-2, kh, 1).unfold(-2, kw, 1), the same view."""
+        x, window = (self.visit(a) for a in node.args)
+        axes = next((kw.value for kw in node.keywords if kw.arg == "axis"), None)
+        try:
+            axes = list(ast.literal_eval(axes))
+        except ValueError:
+            axes = None
+        if axes is None or not isinstance(window, ast.Tuple) or len(window.elts) != len(axes) or any(a >= 0 for a in axes):
+            raise UnsupportedOperationError("PyTorch has no spelling of sliding_window_view but for negative axes given as numbers")
+        out = x
+        for done, (axis, size) in enumerate(zip(axes, window.elts)):  # each unfold appends a window axis
+            out = ast.Call(ast.Attribute(out, "unfold", ast.Load()), [ast.Constant(axis - done), size, ast.Constant(1)], [])
+        return out
+
+    def visit_Subscript(self, node):
+        """x[:, ::-1, ::-1]: torch has no negative steps; x.flip((1, 2))."""
+        self.generic_visit(node)
+        items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        flips = []
+        for i, item in enumerate(items):
+            if not isinstance(item, ast.Slice) or item.lower is not None or item.upper is not None:
+                return node
+            if item.step is not None:
+                if ast.unparse(item.step) != "-1":
+                    return node
+                flips.append(i)
+        if not flips:
+            return node
+        return ast.Call(ast.Attribute(node.value, "flip", ast.Load()), [ast.Tuple([ast.Constant(i) for i in flips], ast.Load())], [])
 
     @staticmethod
     def _rename_keywords(node):
@@ -133,6 +168,12 @@ class _Translator(ast.NodeTransformer):
         if name in _MATH and node.args and all(_constant(a) for a in node.args) and not node.keywords:
             node.func = ast.Attribute(ast.Name("math", ast.Load()), name, ast.Load())  # of a number (1 / sqrt(d_k))
             return node
+        if name == "pad" and len(node.args) == 2 and not node.keywords:
+            # np.pad's (before, after) per axis from the first; torch's pad pairs from the last axis
+            widths = ast.parse(f"[v for pair in reversed({ast.unparse(node.args[1])}) for v in pair]", mode="eval").body
+            return ast.Call(_torch("nn.functional.pad"), [node.args[0], widths], [])
+        if name == "ascontiguousarray" and len(node.args) == 1:
+            return ast.Call(ast.Attribute(node.args[0], "contiguous", ast.Load()), [], [])
         if name == "result_type" and len(node.args) == 1:
             return ast.Attribute(node.args[0], "dtype", ast.Load())
         if name in ("maximum", "minimum") and len(node.args) == 2:

@@ -24,6 +24,10 @@ LAYER_BUILDERS = {
     "attention_masked": lambda: layer_nets.attention(masked=True),
     "transformer_block": layer_nets.transformer_block,
     "cnn_max": lambda: layer_nets.cnn("max"),
+    "cnn_avg": lambda: layer_nets.cnn("avg"),
+    "conv1d": layer_nets.conv1d_sequence,
+    "conv_random1": lambda: layer_nets.conv_random(1),
+    "conv_random2": lambda: layer_nets.conv_random(2),
 }
 
 

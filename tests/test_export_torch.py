@@ -36,7 +36,8 @@ from symprop.export_torch import RESERVED_NAMES
 ROOT = Path(__file__).resolve().parent.parent
 RANDOM_SEEDS = list(range(int(os.environ.get("SYMPROP_EXPORT_NETS", "6"))))
 SPECIAL = sorted(special_networks())
-LAYERS = ["bn_mlp", "bn_numeric_batch", "ln_column", "ln_sequence", "softmax_rows", "attention_masked", "transformer_block"]
+LAYERS = ["bn_mlp", "bn_numeric_batch", "ln_column", "ln_sequence", "softmax_rows", "attention_masked", "transformer_block",
+          "cnn_max", "cnn_avg", "conv1d", "conv_random1", "conv_random2"]
 ALL = SPECIAL + [f"random{s}" for s in RANDOM_SEEDS] + [f"layer_{n}" for n in LAYERS]
 
 
@@ -91,7 +92,7 @@ def test_derived_backward_equals_autograd_of_the_same_forward(name, torch, tmp_p
     assert error < 1e-9, f"{name}: derived backward vs autograd, relative error {error:.2e}"
 
 
-@pytest.mark.parametrize("name", SPECIAL + ["random0", "random1", "random2", "layer_bn_mlp", "layer_attention_masked"])
+@pytest.mark.parametrize("name", SPECIAL + ["random0", "random1", "random2", "layer_bn_mlp", "layer_attention_masked", "layer_cnn_max"])
 def test_the_torch_module_computes_what_the_numpy_module_computes(name, torch, tmp_path_factory):
     mod = module(name, tmp_path_factory)
     numpy_mod = load_module(network(name).derive().numpy(), tmp_path_factory.mktemp("numpy"))
@@ -103,7 +104,7 @@ def test_the_torch_module_computes_what_the_numpy_module_computes(name, torch, t
     assert error < 1e-12, f"{name}: torch vs NumPy module, relative error {error:.2e}"
 
 
-@pytest.mark.parametrize("name", ["two_layer", "gated_residual", "scalar_tanh_bce", "random3", "layer_ln_column"])
+@pytest.mark.parametrize("name", ["two_layer", "gated_residual", "scalar_tanh_bce", "random3", "layer_ln_column", "layer_cnn_avg"])
 def test_gradcheck_passes_on_the_exported_function(name, torch, tmp_path_factory):
     mod = module(name, tmp_path_factory)
     data, params = batch(name, mod, torch, seed=11)
@@ -201,7 +202,8 @@ def test_imports_and_trains_where_numpy_cannot_be_imported(tmp_path):
     assert "imported: []" in result.stdout
 
 
-@pytest.mark.parametrize("name", ["two_layer", "gated_residual", "custom_and_sin", "random7", "layer_bn_mlp", "layer_transformer_block"])
+@pytest.mark.parametrize("name", ["two_layer", "gated_residual", "custom_and_sin", "random7", "layer_bn_mlp", "layer_transformer_block",
+                                  "layer_cnn_max"])
 def test_exported_code_passes_ruff_check(name, tmp_path):
     ruff = shutil.which("ruff")
     if ruff is None:
@@ -267,9 +269,12 @@ def test_reserved_parameter_names_cover_parameter_dict(torch):
 # ==========================================================================
 
 
-def test_a_convolution_is_refused_naming_its_helper():
-    with pytest.raises(UnsupportedOperationError, match=r"helper conv2d .*PyTorch.*np\.pad"):
-        network("layer_cnn_max").derive().torch()
+@pytest.mark.parametrize("code", ["y = np.fft.fft(x)", "y = np.linalg.norm(x)", "y = np.lib.stride_tricks.as_strided(x)", "y = np.unique(x)"])
+def test_numpy_without_a_torch_spelling_is_refused_naming_it(code):
+    from symprop.printing_torch import to_torch
+
+    with pytest.raises(UnsupportedOperationError, match=r"PyTorch has no spelling of np\."):
+        to_torch(code)
 
 
 def test_a_recurrent_network_is_refused_in_one_line(tmp_path):
