@@ -152,6 +152,7 @@ class _ExportMixin:
         model.update(self._split_gradients())
         model["functions"] = [f for f in model["functions"] if f.name != "gradients"]
         model["param_names"] = [p.name for p in self.net.params]
+        model["mask_names"] = [m.name for m in self.masks]
         model["forward_args"] = next(f.args for f in model["functions"] if f.name == "forward")
         return model
 

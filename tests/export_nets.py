@@ -28,6 +28,7 @@ LAYER_BUILDERS = {
     "conv1d": layer_nets.conv1d_sequence,
     "conv_random1": lambda: layer_nets.conv_random(1),
     "conv_random2": lambda: layer_nets.conv_random(2),
+    "dropout_mlp": layer_nets.dropout_mlp,
 }
 
 

@@ -332,3 +332,26 @@ def test_output_is_byte_identical_across_hash_seeds():
         result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
         outputs.add(result.stdout)
     assert len(outputs) == 1
+
+
+def test_dropout_draws_masks_in_training_and_keeps_every_unit_in_eval(torch, tmp_path):
+    net = network("layer_dropout_mlp")
+    mod = load_module(net.derive().torch(), tmp_path)
+    numpy_mod = load_module(net.derive().numpy(), tmp_path)
+    data, params = batch("layer_dropout_mlp", mod, torch, seed=1)
+    masks = {k: data.pop(k) for k in list(data) if k in mod.MASKS}
+    model = mod.Model(dtype=torch.float64)
+    with torch.no_grad():
+        for k, v in params.items():
+            model.params[k].copy_(v)
+    model.eval()
+    assert torch.allclose(model.loss(**data), mod.loss(params, **data), rtol=1e-13, atol=0)
+    model.train()
+    torch.manual_seed(0)
+    drawn = {float(model.loss(**data).detach()) for _ in range(3)}
+    assert len(drawn) == 3  # a fresh mask each step
+    L = model.loss(**data, **masks)  # a given mask: the derived gradients equal the NumPy module's
+    L.backward()
+    L_np, grads_np = numpy_mod.gradients({k: v.numpy() for k, v in params.items()}, **{k: v.numpy() for k, v in {**data, **masks}.items()})
+    assert relative_error(float(L.detach()), L_np) < 1e-12
+    assert relative_error(flat({k: p.grad for k, p in model.params.items()}, params), np.concatenate([np.ravel(grads_np[k]) for k in params])) < 1e-12
