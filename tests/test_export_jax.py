@@ -18,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -138,3 +139,18 @@ def test_exported_code_passes_ruff_check(name, tmp_path):
 def test_a_convolution_is_refused_naming_its_helper():
     with pytest.raises(UnsupportedOperationError, match=r"helper image_windows .*JAX"):
         network("layer_cnn_max").derive().jax()
+
+
+def test_cli_emit_target_jax_writes_a_module_that_predicts(jax, tmp_path):
+    import jax.numpy as jnp
+
+    root = Path(__file__).resolve().parent.parent
+    out = tmp_path / "mlp_jax.py"
+    result = subprocess.run(
+        [sys.executable, "-m", "symprop", "emit", str(root / "examples" / "mlp.py"), "--target", "jax", "-o", str(out)],
+        check=False, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(root)}, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    mod = load_module(out.read_text(encoding="utf-8"), tmp_path)
+    x = jnp.ones((7, *mod.INPUTS["x"]))
+    assert tuple(mod.forward(mod.init_params(seed=0), x).shape) == (7, *mod.TARGETS["y"])
