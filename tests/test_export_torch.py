@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 from emit_netgen import load_module, relative_error, special_networks
 from export_nets import network, numpy_batch
+from regenerate_golden_emit import GOLDEN_EXPORT, generated_source, golden_path
 
 import symprop
 from symprop import names
@@ -355,3 +356,11 @@ def test_dropout_draws_masks_in_training_and_keeps_every_unit_in_eval(torch, tmp
     L_np, grads_np = numpy_mod.gradients({k: v.numpy() for k, v in params.items()}, **{k: v.numpy() for k, v in {**data, **masks}.items()})
     assert relative_error(float(L.detach()), L_np) < 1e-12
     assert relative_error(flat({k: p.grad for k, p in model.params.items()}, params), np.concatenate([np.ravel(grads_np[k]) for k in params])) < 1e-12
+
+
+@pytest.mark.parametrize(("name", "target"), GOLDEN_EXPORT)
+def test_golden_source(name, target):
+    expected = golden_path(name, target).read_text(encoding="utf-8")
+    assert generated_source(name, target) == expected, (
+        f"exported {target} code for {name} changed; if intended, run: python -m tests.regenerate_golden_emit"
+    )
