@@ -364,3 +364,15 @@ def test_golden_source(name, target):
     assert generated_source(name, target) == expected, (
         f"exported {target} code for {name} changed; if intended, run: python -m tests.regenerate_golden_emit"
     )
+
+
+def test_bfloat16_gradients_follow_float64(torch, tmp_path_factory):
+    mod = module("two_layer", tmp_path_factory)
+    data, _ = batch("two_layer", mod, torch, seed=8)
+    grads = {}
+    for dtype in (torch.float64, torch.bfloat16):
+        model = mod.Model(seed=0, dtype=dtype)
+        model.loss(**{k: v.to(dtype) for k, v in data.items()}).backward()
+        assert all(p.grad.dtype == dtype for p in model.parameters())
+        grads[dtype] = {k: p.grad.to(torch.float64) for k, p in model.params.items()}
+    assert relative_error(flat(grads[torch.bfloat16], mod.PARAMS), flat(grads[torch.float64], mod.PARAMS)) < 0.05
