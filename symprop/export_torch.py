@@ -125,9 +125,9 @@ class _ExportMixin:
             body.extend(line.code)
         unpack = []
         if tensors:
-            unpack.append(f"{_tuple(tensors)} = tensors")
+            unpack.append(f"{_unpacked(tensors)} = tensors")
         if numbers:
-            unpack.append(f"{_tuple(numbers)} = numbers")
+            unpack.append(f"{_unpacked(numbers)} = numbers")
         backward_fn = Function(
             "_backward_pass", ["tensors", "numbers"],
             ['"""dL/dp for every parameter p, by the derived backward pass (the equations of the docstring)."""'],
@@ -155,6 +155,11 @@ class _ExportMixin:
         model["mask_names"] = [m.name for m in self.masks]
         model["forward_args"] = next(f.args for f in model["functions"] if f.name == "forward")
         return model
+
+
+def _unpacked(names) -> str:
+    """The target of ``... = tensors``: ``(a,)`` for one name, as ruff format writes it."""
+    return f"({names[0]},)" if len(names) == 1 else ", ".join(names)
 
 
 def _tuple(names) -> str:
