@@ -122,6 +122,8 @@ def _build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="derive a built-in two-layer network: writes .tex, .md, .py and .pdf")
     demo.add_argument("--outdir", default="symprop_demo", help="directory for the outputs (created if missing)")
     demo.add_argument("--force", action="store_true")
+
+    sub.add_parser("preamble", help="print the LaTeX preamble lines a document needs to \\input the notes' fragment")
     return parser
 
 
@@ -262,7 +264,14 @@ def _make_directory(path: Path) -> list:
     return list(reversed(missing))
 
 
-COMMANDS = {"derive": cmd_derive, "emit": cmd_emit, "check": cmd_check, "demo": cmd_demo}
+def cmd_preamble(args) -> int:
+    from .render import preamble
+
+    sys.stdout.write(preamble())
+    return 0
+
+
+COMMANDS = {"derive": cmd_derive, "emit": cmd_emit, "check": cmd_check, "demo": cmd_demo, "preamble": cmd_preamble}
 
 
 def _error(message: str) -> int:
