@@ -54,10 +54,8 @@ class JaxMatrixEmitter(_JaxMixin, MatrixEmitter):
     pass
 
 
-def jax_module(derivation, **options) -> str:
+def jax_module(derivation) -> str:
     """The source of a standalone JAX module for ``derivation`` (see the module docstring)."""
-    if options:
-        raise TypeError(f"jax_module got unexpected options {sorted(options)}")
     return render(derivation, JaxMatrixEmitter if is_matrix_layout(derivation) else JaxEmitter, "module_jax.py.j2")
 
 

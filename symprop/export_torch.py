@@ -198,10 +198,8 @@ class TorchMatrixEmitter(_TorchMixin, MatrixEmitter):
     pass
 
 
-def torch_module(derivation, **options) -> str:
+def torch_module(derivation) -> str:
     """The source of a standalone PyTorch module for ``derivation`` (see the module docstring)."""
-    if options:
-        raise TypeError(f"torch_module got unexpected options {sorted(options)}")
     return render(derivation, TorchMatrixEmitter if is_matrix_layout(derivation) else TorchEmitter, "module_torch.py.j2")
 
 
