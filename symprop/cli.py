@@ -92,9 +92,12 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="write --tex without test-compiling it (by default, where pdflatex is installed, "
                         "a .tex that does not compile is an error and nothing is written)")
 
-    e = sub.add_parser("emit", help="write the standalone NumPy training module of a model file")
+    e = sub.add_parser("emit", help="write the standalone NumPy (or PyTorch, or JAX) training module of a model file")
     e.add_argument("model")
     e.add_argument("-o", "--output", metavar="PATH", required=True)
+    e.add_argument("--target", choices=("numpy", "torch", "jax"), default="numpy",
+                   help="numpy (default): a NumPy module; torch: an nn.Module whose backward is the derived one; "
+                        "jax: pure functions on a jax.custom_vjp with the derived backward")
     e.add_argument("--force", action="store_true")
 
     c = sub.add_parser(
@@ -192,7 +195,8 @@ def cmd_emit(args) -> int:
 
     check_writable(args.output, args.force)  # before the work
     derivation = load_network(args.model).derive()
-    for path in _write_all([(Path(args.output), derivation.numpy())], args.force):
+    source = {"numpy": derivation.numpy, "torch": derivation.torch, "jax": derivation.jax}[args.target]()
+    for path in _write_all([(Path(args.output), source)], args.force):
         print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -1,6 +1,6 @@
 """Shared test fixtures.
 
-Optional oracles (PyTorch, pdflatex) skip with a reason locally; CI sets
+Optional oracles (PyTorch, JAX, pdflatex) skip with a reason locally; CI sets
 SYMPROP_REQUIRE_ORACLES=1 so that a missing oracle fails instead of skipping.
 """
 
@@ -32,6 +32,17 @@ def torch():
         _missing("PyTorch is not installed (pip install torch==2.13.0)")
     _torch.set_default_dtype(_torch.float64)
     return _torch
+
+
+@pytest.fixture
+def jax():
+    """jax with float64 enabled (the JAX export's oracle: jax.grad)."""
+    try:
+        import jax as _jax
+    except ImportError:
+        _missing("JAX is not installed (pip install -e '.[jax]')")
+    _jax.config.update("jax_enable_x64", True)
+    return _jax
 
 
 @pytest.fixture
