@@ -38,6 +38,7 @@ class MatrixEmitter(_Emitter):
             if s.activation and s.activation != "softmax" and ops.FUNCTIONS[s.activation].sign_preserving:
                 indicators[ops.activation_argument(s.expr)] = s.symbol
         self.printer = MatrixPrinter(self.per_example if stacked else (), stacked, producers, indicators)
+        self.printer.dtype_of = self.data[0].name if self.data else None  # np.ones(...) of the data's dtype
 
     # -- lines -------------------------------------------------------------
     def forward_line(self, step) -> Line:

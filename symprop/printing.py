@@ -668,6 +668,21 @@ def text(expr) -> str:
 # ==========================================================================
 
 
+def _number_of(expr):
+    """The float of a compound number (1/sqrt(2), 1/sqrt(d_k) of a named constant); None for anything else."""
+    if not isinstance(expr, (sp.Pow, sp.Mul, sp.Add, sp.Function)) or isinstance(expr, sp.MatrixExpr):
+        return None  # matrices, leaves (their own printers) and anything deep: no walk per printed node
+    free = expr.free_symbols
+    if free and not all(ops.is_constant(s) for s in free):
+        return None
+    if not expr.is_number:
+        expr = expr.xreplace({s: s.value for s in free})
+    try:
+        return float(expr)
+    except TypeError:  # complex, or not a number after all
+        return None
+
+
 class NumPyPrinter(_SympyNumPyPrinter):
     """NumPy code for symprop expressions in the mathematical layout.
 
@@ -682,6 +697,7 @@ class NumPyPrinter(_SympyNumPyPrinter):
         self.helpers_used: set = set()
         self.producers = dict(producers or {})  # {node symbol: definition}: losses fused with their activation
         self._broadcasting = False  # inside an entrywise operation whose shape a full operand fixes
+        self.dtype_of = None  # an array whose dtype constant matrices take (float32 stays float32)
 
     def _module_format(self, fqn, register=True):
         text_ = super()._module_format(fqn, register)
@@ -711,13 +727,16 @@ class NumPyPrinter(_SympyNumPyPrinter):
     def _print_OneMatrix(self, expr):
         if self._broadcasting:
             return "1.0"  # 1 - a: a number broadcast against the other operand keeps its dtype
-        return f"np.ones(({self._print(expr.shape[0])}, {self._print(expr.shape[1])}))"
+        return f"np.ones(({self._print(expr.shape[0])}, {self._print(expr.shape[1])}){self._dtype()})"
 
     def _print_ZeroMatrix(self, expr):
-        return f"np.zeros(({self._print(expr.shape[0])}, {self._print(expr.shape[1])}))"
+        return f"np.zeros(({self._print(expr.shape[0])}, {self._print(expr.shape[1])}){self._dtype()})"
 
     def _print_Identity(self, expr):
-        return f"np.eye({self._print(expr.shape[0])})"
+        return f"np.eye({self._print(expr.shape[0])}{self._dtype()})"
+
+    def _dtype(self) -> str:
+        return f", dtype={self.dtype_of}.dtype" if self.dtype_of else ""
 
     # structure --------------------------------------------------------
     def _wrap(self, expr):
@@ -780,6 +799,11 @@ class NumPyPrinter(_SympyNumPyPrinter):
             self._broadcasting = saved
 
     def _print(self, expr, **kwargs):
+        number = _number_of(expr)
+        if number is not None:
+            # 1/sqrt(d_k) as the float 0.125: NumPy's np.sqrt(64.0) is a float64 scalar, which turns a float32
+            # array float64 (NumPy 2), and a float32 @ float64 matmul leaves BLAS (~100x slower)
+            return repr(number)
         # only entrywise operations (and functions applied entrywise) pass the broadcasting context down
         if self._broadcasting and not isinstance(
             expr, (sp.MatAdd, sp.HadamardProduct, sp.HadamardPower, sp.MatMul, ElementwiseApplyFunction, sp.OneMatrix)

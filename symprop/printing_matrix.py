@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sympy as sp
 from sympy import MatAdd, MatMul, Transpose
+from sympy.matrices.expressions.applyfunc import ElementwiseApplyFunction
 
 from . import algebra as alg
 from . import ops
@@ -53,10 +54,16 @@ class MatrixPrinter(NumPyPrinter):
         code = self._print(c)
         return code if code.startswith("(") and code.endswith(")") else _paren_code(code)
 
-    def _print_ElementwiseApplyFunction(self, expr):
+    def _is_bool_indicator(self, expr) -> bool:
+        """1[z > 0] of an activation read off its output a: printed as the bool array (a > 0)."""
+        if not isinstance(expr, ElementwiseApplyFunction) or expr.expr not in self.indicators:
+            return False
         body = alg.applied_function(expr)
         rule = ops.function_rule(body.func)
-        if rule is not None and rule.name == "step" and body.args == (alg.T,) and expr.expr in self.indicators:
+        return rule is not None and rule.name == "step" and body.args == (alg.T,)
+
+    def _print_ElementwiseApplyFunction(self, expr):
+        if self._is_bool_indicator(expr):
             return f"({self._print(self.indicators[expr.expr])} > 0)"
         return super()._print_ElementwiseApplyFunction(expr)
 
@@ -67,6 +74,10 @@ class MatrixPrinter(NumPyPrinter):
 
     def _print_MatMul(self, expr):
         c, rest = alg.coefficient_split(expr)
+        if c != 1 and self._is_bool_indicator(rest):
+            # 0.99 (a > 0) of leaky ReLU's f': a bool array times a Python float is float64; take the data's dtype
+            a = self._print(self.indicators[rest.expr])
+            return f"{self._coefficient(c)} * ({a} > 0).astype({a}.dtype)"
         if c != 1 and isinstance(rest, sp.HadamardProduct):
             # c (v 1^T (.) M): the number joins the narrow factor, one pass over the big one fewer
             narrow = [a for a in rest.args if _narrow(a)]

@@ -78,6 +78,20 @@ def test_emitted_module_matches_torch(name, torch, tmp_path):
         assert grads[p.name].shape == tuple(int(d) for d in p.shape)
 
 
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_float32_stays_float32(name, tmp_path):
+    """No float64 scalar sneaks in (NumPy 2: np.sqrt(64.0) * a float32 array is float64, and a float32 @ float64
+    product leaves BLAS): the attention scale 1/sqrt(d_k) is printed as a Python float."""
+    net = NETS[name]
+    rng = np.random.default_rng(7)
+    params, data = layer_nets.params_for(net, rng), layer_nets.data_for(net, 3, rng)
+    params = {k: np.asarray(v, dtype=np.float32) for k, v in params.items()}
+    data = {k: np.asarray(v, dtype=np.float32) if np.asarray(v).dtype.kind == "f" else v for k, v in data.items()}
+    loss, grads = module(name, tmp_path).gradients(params, **data)
+    assert np.asarray(loss).dtype == np.float32
+    assert {name: np.asarray(g).dtype for name, g in grads.items() if np.asarray(g).dtype != np.float32} == {}
+
+
 NORMALISED = [n for n in sorted(NETS) if n.startswith(("bn", "ln", "transformer"))]
 
 
