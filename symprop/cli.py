@@ -167,24 +167,12 @@ def _write_all(outputs, force: bool) -> list:
     return write_all(outputs, force)
 
 
-def _report(outputs, written) -> None:
+def _report(written) -> None:
     """Say on stderr where each output went and how big it is (lines of text, pages of a PDF)."""
-    data = {Path(path): content for path, content in outputs}
+    from .outputs import describe_file
+
     for path in written:
-        print(f"wrote {path} ({_size(data[Path(path)])})", file=sys.stderr)
-
-
-def _size(content) -> str:
-    payload = content.encode("utf-8") if isinstance(content, str) else content
-    size = len(payload)
-    size_text = f"{size} bytes" if size < 1000 else f"{size / 1000:.1f} kB" if size < 1_000_000 else f"{size / 1e6:.1f} MB"
-    if isinstance(content, str):
-        lines = content.count("\n") + (not content.endswith("\n"))
-        return f"{lines} line{'s' * (lines != 1)}, {size_text}"
-    from .pdf import pdf_pages
-
-    pages = pdf_pages(payload)
-    return size_text if pages is None else f"{pages} page{'s' * (pages != 1)}, {size_text}"
+        print(f"wrote {path} ({describe_file(path)})", file=sys.stderr)
 
 
 def _note(message: str) -> None:
@@ -282,7 +270,7 @@ def cmd_derive(args) -> int:
         for key, value in values.items():
             _print(f"{key} = {value}")
     outputs = _derive_outputs(derivation, args, Path(args.model).stem)
-    _report(outputs, _write_all(outputs, args.force))
+    _report(_write_all(outputs, args.force))
     return 0
 
 
@@ -294,7 +282,7 @@ def cmd_emit(args) -> int:
     check_writable(args.output, args.force)  # before the work
     derivation = load_network(args.model).derive()
     outputs = [(Path(args.output), derivation.numpy())]
-    _report(outputs, _write_all(outputs, args.force))
+    _report(_write_all(outputs, args.force))
     return 0
 
 
@@ -342,7 +330,7 @@ def cmd_demo(args) -> int:
             except OSError:
                 pass
         raise
-    _report(outputs, written)
+    _report(written)
     return 0
 
 

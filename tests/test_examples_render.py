@@ -34,6 +34,7 @@ def test_the_classic_networks_are_all_there():
 def test_example_writes_its_notes(script, tmp_path):
     run = run_example(script, "--outdir", str(tmp_path))
     assert run.returncode == 0, run.stderr
+    assert f"wrote {tmp_path / script.stem}.tex (" in run.stdout or script.stem in OUTPUTS, run.stdout  # it says what it wrote
     for stem in OUTPUTS.get(script.stem, [script.stem]):
         for suffix in (".tex", ".md"):
             path = tmp_path / f"{stem}{suffix}"
