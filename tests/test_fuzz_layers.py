@@ -13,7 +13,6 @@ render.  ``SYMPROP_FUZZ_LAYERS`` sets how many networks are drawn (default 40).
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import numpy as np
 import pytest
@@ -23,9 +22,10 @@ from hypothesis import strategies as st
 
 import symprop
 from tests import layer_nets
+from tests.tiers import budget
 from tests.torch_oracle import TorchOracle
 
-EXAMPLES = int(os.environ.get("SYMPROP_FUZZ_LAYERS", "40"))
+EXAMPLES = budget("SYMPROP_FUZZ_LAYERS", fast=15, full=40)
 SMOOTH = [symprop.tanh, symprop.sigmoid, symprop.gelu, symprop.silu, symprop.softplus, symprop.identity]
 LOSSES = [symprop.mse, symprop.cross_entropy, symprop.binary_cross_entropy]
 OUTPUT = {"mse": symprop.identity, "cross_entropy": symprop.softmax, "binary_cross_entropy": symprop.sigmoid}
