@@ -77,8 +77,9 @@ FORCE_HELP = "replace output files that symprop did not generate"
 
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symprop", description="Symbolic backpropagation: derive, render, emit, verify.")
-    parser.add_argument("--version", action="version", version=f"symprop {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"symprop {__version__}", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
+                                help="one of these (`symprop COMMAND --help` lists its options):")
 
     d = sub.add_parser("derive", help="derive the backprop equations of a model file and write notes/code",
                        description="Print the backprop equations of a model file; write them as notes (.tex, .md, .pdf) "
