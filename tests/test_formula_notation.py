@@ -145,6 +145,11 @@ def test_e_to_a_power_is_the_exponential():
                   "2 (yhat - y) e^(-z) / (1 + e^(-z))^2"):
         assert symprop.check_gradient(net, "z", right).ok, right
     assert not symprop.check_gradient(net, "z", r"2 (\hat{y} - y) \frac{e^{z}}{(1 + e^{-z})^2}").ok
+    # a network's own e1 is e^{[1]}, not exp([1])
+    e1 = sp.Symbol("e1")
+    scaled = symprop.Network(symprop.mse(e1 * w * x, y), params=[e1, w], inputs=[x], targets=[y])
+    assert symprop.check_gradient(scaled, "w", r"2 (\hat{y} - y) e^{[1]} x").ok
+    assert symprop.check_gradient(scaled, "w", r"2 (\hat{y} - y) e^{[1]} x e^{0}").ok
 
 
 def test_a_custom_activation_printed_with_exponentials_reads_back():

@@ -13,7 +13,7 @@ from .conventions import layer_number
 from .latex import LOSS_WORDS, LatexCommands
 from .layer_words import CONVOLUTION_COMMANDS, LayerWords
 from .numpy_text import NumpyCalls
-from .scripts import NameScripts
+from .scripts import LAYER_LETTERS, NameScripts
 from .names import Namespace
 from .sympy_form import from_sympy
 from .tokens import (
@@ -367,7 +367,8 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls, LayerWords):
         macro = dict(self.ns.convention.names).get(word)
         if macro is not None and not self.ns.lookup(word):
             return self.parse_macro(word, macro, tok)
-        if word == "e" and self.is_op("^") and not self.ns.lookup(word):
+        if word == "e" and self.is_op("^") and not self.ns.lookup(word) and not (
+                self.scripted_name(word) and self.layer_superscript()):  # e^{[1]} is the network's e1
             return self.parse_exponential()  # e^{-z}, e^{\tilde{Z}^{[1]}}: exp of the superscript
         if word == "np" and self.is_op(".") and self.peek(1).kind == "ident" and not self.ns.lookup(word):
             return self.parse_numpy(tok)
@@ -393,6 +394,22 @@ class _Parser(NameScripts, LatexCommands, NumpyCalls, LayerWords):
         if self.ns.lookup(word) or self.is_op("_") or self.is_op("^"):
             return self.parse_name(word, tok)
         return self.split_word(word, tok)
+
+    def layer_superscript(self) -> bool:
+        """The ^ ahead opens a layer script: ^{[1]}, ^[l-1], ^{(2)}."""
+        k = self.i + 1
+        k += self.tokens[k].kind == "op" and self.tokens[k].text == "{"
+        opening = self.tokens[k]
+        if not (opening.kind == "op" and opening.text in ("[", "(")):
+            return False
+        closing = "]" if opening.text == "[" else ")"
+        inside = []
+        for t in self.tokens[k + 1:]:
+            if t.kind == "op" and t.text == closing:
+                break
+            inside.append(t)
+        return bool(inside) and all(t.kind == "num" or (t.kind == "ident" and t.text in LAYER_LETTERS) or
+                                    (t.kind == "op" and t.text in "+-") for t in inside)
 
     def parse_exponential(self):
         """e^{...} (a group: any formula) or e^x (one factor), read as exp of the exponent."""

@@ -263,7 +263,7 @@ class BackwardSection(SectionBuilder):
             ))
         if self.scalar:
             return notes
-        for arg in _transposed_parameters(s.expr, self.net.params):
+        for arg in _transposed_parameters(s.expr, self.param_set):
             rows, cols = (_dim(d) for d in arg.shape)
             notes.append(self.note(
                 "Note: ", Math(self.name(arg.name)), f" maps a vector of size {cols} to one of size {rows}, so its transpose ",

@@ -69,6 +69,7 @@ class Notes:
         self.optimizer = options.optimizer
         self.d = derivation
         self.net = derivation.network
+        self.param_set = frozenset(self.net.params)  # membership tests: a list scan per test is O(depth)
         self.fmt = fmt
         self.scalar = bool(self.net.is_scalar)
         self.steps = derivation.steps

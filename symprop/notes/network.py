@@ -58,9 +58,13 @@ class NetworkSection(SectionBuilder):
             rows.append((self.cell(self.name(sym.name)), self.cell(self.value_shape_tex(sym)), self.fmt.escape(what)))
         for sym in self.net.targets:
             rows.append((self.cell(self.name(sym.name)), self.cell(self.value_shape_tex(sym)), self.fmt.escape("target")))
+        layers_using = {}  # parameter -> layers whose nodes use it: one walk per node, not per (parameter, node)
+        for n in self.net.nodes:
+            if n.layer is not None:
+                for s in n.definition.free_symbols:
+                    layers_using.setdefault(s, set()).add(n.layer)
         for sym in self.net.params:
-            users = [n for n in self.net.nodes if sym in n.definition.free_symbols]
-            where = ", ".join(sorted({f"layer {n.layer}" for n in users if n.layer is not None}))
+            where = ", ".join(sorted(f"layer {layer}" for layer in layers_using.get(sym, ())))
             what = ("kernels" if getattr(sym, "dims", None) else "parameter") + (f" of {where}" if where else "")
             rows.append((self.cell(self.name(sym.name)), self.cell(self.value_shape_tex(sym)), self.fmt.escape(what)))
         for n in self.net.nodes:
