@@ -132,18 +132,30 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _derive_outputs(derivation, args, stem: str) -> list:
+def _derive_phases(args) -> list:
+    """The phases of ``symprop derive`` that the progress bar counts."""
+    compiles = args.pdf or (args.tex and args.latex_check and shutil.which("pdflatex"))
+    return ["load the model", "derive", *(["LaTeX"] if args.tex or args.pdf else []), *(["pdflatex"] if compiles else []),
+            *(["Markdown"] if args.md else []), *(["NumPy module"] if args.py else []), "write"]
+
+
+def _derive_outputs(derivation, args, stem: str, progress=None) -> list:
     """Every requested output as (path, bytes-or-text), all made before anything is written."""
+    from .progress import Phases
+
+    progress = progress or Phases([])
     values = parse_values(args.values) if args.values else None
     lr = args.lr if args.lr is not None else (0.1 if values else None)
     outputs = []
     if args.tex or args.pdf:
+        progress.start("LaTeX")
         tex = derivation.latex(standalone=True, values=values, learning_rate=lr, optimizer=args.optimizer)
     if args.tex:
         outputs.append((Path(args.tex), tex))
     if args.pdf:  # only the PDF: its .tex is compiled in a private directory, never written here
         from .pdf import pdf_bytes
 
+        progress.start("pdflatex")
         if isinstance(args.pdf, str):
             pdf_path = Path(args.pdf)
         else:
@@ -153,10 +165,13 @@ def _derive_outputs(derivation, args, stem: str) -> list:
         from .pdf import pdf_bytes
 
         # compiled and thrown away: a .tex that does not compile is an error, never a file written with exit 0
+        progress.start("pdflatex")
         pdf_bytes(tex.encode("utf-8"), args.tex)
     if args.md:
+        progress.start("Markdown")
         outputs.append((Path(args.md), derivation.markdown(values=values, learning_rate=lr, optimizer=args.optimizer)))
     if args.py:
+        progress.start("NumPy module")
         outputs.append((Path(args.py), derivation.numpy()))
     return outputs
 
@@ -259,19 +274,25 @@ def cmd_derive(args) -> int:
             from .outputs import check_writable
 
             check_writable(target, args.force)  # a missing directory: fail before the work
-    net = load_network(args.model)
-    derivation = net.derive()
+    from .progress import Phases
     from .recurrent import RecurrentDerivation
 
-    _check_options(args, isinstance(derivation, RecurrentDerivation))
-    _print("\n".join(_update_lines(derivation, args.optimizer)))
-    if args.values:
-        values = _worked_values(derivation, parse_values(args.values), args.optimizer, args.lr if args.lr is not None else 0.1)
-        _print()
-        for key, value in values.items():
-            _print(f"{key} = {value}")
-    outputs = _derive_outputs(derivation, args, Path(args.model).stem)
-    _report(_write_all(outputs, args.force))
+    with Phases(_derive_phases(args)) as progress:
+        progress.start("load the model")
+        net = load_network(args.model)
+        progress.start("derive")
+        derivation = net.derive()
+        _check_options(args, isinstance(derivation, RecurrentDerivation))
+        lines = _update_lines(derivation, args.optimizer)
+        if args.values:
+            values = _worked_values(derivation, parse_values(args.values), args.optimizer, args.lr if args.lr is not None else 0.1)
+            lines += ["", *(f"{key} = {value}" for key, value in values.items())]
+        progress.clear()
+        _print("\n".join(lines))
+        outputs = _derive_outputs(derivation, args, Path(args.model).stem, progress)
+        progress.start("write")
+        written = _write_all(outputs, args.force)
+    _report(written)
     return 0
 
 

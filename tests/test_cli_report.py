@@ -1,6 +1,7 @@
 """What the symprop command says: every option explained in --help, the optimizer's update on the terminal
 as in the notes and the module, options that change nothing, and where each output went and how big it is."""
 
+import io
 import shutil
 import subprocess
 import sys
@@ -149,3 +150,32 @@ def test_help_and_version_load_no_sympy():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("symprop 0.1.0") and "derive" in proc.stdout
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_nothing_elsewhere():
+    pytest.importorskip("tqdm")
+    from symprop.progress import Phases
+
+    terminal, pipe = _Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        with Phases(["derive", "pdflatex"], stream=stream) as progress:
+            progress.start("derive")
+            progress.start("pdflatex")
+    assert "derive" in terminal.getvalue() and "pdflatex: 1/2" in terminal.getvalue()
+    assert pipe.getvalue() == ""
+
+
+def test_derive_counts_its_phases(model, capsys, monkeypatch):
+    pytest.importorskip("tqdm")
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert cli.main(["derive", str(model), "--md", "n.md", "--py", "n.py"]) == 0
+    shown = terminal.getvalue()
+    for n, phase in enumerate(["load the model", "derive", "Markdown", "NumPy module", "write"]):
+        assert f"{phase}: {n}/5" in shown, shown
+    assert "wrote n.md (" in shown and "(1) z = w*x + b" in capsys.readouterr().out
