@@ -93,7 +93,7 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("--values", metavar="NAME=V,...", help="a worked numeric example, e.g. x=2,w=3,b=1,y=5")
     d.add_argument("--lr", type=float, default=None, help="learning rate of the worked example's update (default 0.1)")
     d.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
-                   help="the update rule the notes write out (default sgd)")
+                   help="the update rule the notes and --values write out (default sgd)")
     d.add_argument("--force", action="store_true", help=FORCE_HELP)
     d.add_argument("--no-latex-check", dest="latex_check", action="store_false",
                    help="write --tex without test-compiling it (by default, where pdflatex is installed, "
@@ -282,12 +282,12 @@ def cmd_derive(args) -> int:
         net = load_network(args.model)
         progress.start("derive")
         derivation = net.derive()
+        progress.clear()  # for the notes and the equations; the bar is drawn again at the next phase
         _check_options(args, isinstance(derivation, RecurrentDerivation))
         lines = _update_lines(derivation, args.optimizer)
         if args.values:
             values = _worked_values(derivation, parse_values(args.values), args.optimizer, args.lr if args.lr is not None else 0.1)
             lines += ["", *(f"{key} = {value}" for key, value in values.items())]
-        progress.clear()
         _print("\n".join(lines))
         outputs = _derive_outputs(derivation, args, Path(args.model).stem, progress)
         progress.start("write")

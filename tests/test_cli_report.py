@@ -179,3 +179,11 @@ def test_derive_counts_its_phases(model, capsys, monkeypatch):
     for n, phase in enumerate(["load the model", "derive", "Markdown", "NumPy module", "write"]):
         assert f"{phase}: {n}/5" in shown, shown
     assert "wrote n.md (" in shown and "(1) z = w*x + b" in capsys.readouterr().out
+
+
+def test_a_recurrent_network_with_values_refuses_another_optimizer_before_any_number(tmp_path, capsys):
+    path = tmp_path / "rnn.py"
+    path.write_text("import symprop\nnet = symprop.rnn(1, 1, 1, T=2)\n")
+    assert cli.main(["derive", str(path), "--optimizer", "momentum", "--values", "x=[[1],[2]]"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "only --optimizer sgd" in captured.err
