@@ -133,25 +133,6 @@ def test_the_pdf_page_count_reads_compressed_object_streams():
     assert pdf_pages(b"%PDF-1.5\nnothing") is None
 
 
-def test_import_symprop_loads_no_sympy_until_a_name_is_used():
-    code = ("import sys, symprop; assert 'sympy' not in sys.modules and 'numpy' not in sys.modules; "
-            "symprop.relu; assert 'sympy' in sys.modules; from symprop import *; print(len(symprop.__all__))")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    import symprop
-
-    assert int(proc.stdout) == len(symprop.__all__) and all(hasattr(symprop, name) for name in symprop.__all__)
-    assert sorted(symprop._WHERE) == sorted(set(symprop.__all__) - {"check_gradient", "gradcheck"})
-
-
-def test_help_and_version_load_no_sympy():
-    code = ("import sys; from symprop import cli\ntry:\n    cli.main(['--version'])\nexcept SystemExit:\n    pass\n"
-            "cli.main([]); assert 'sympy' not in sys.modules, 'sympy was imported'")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.startswith("symprop 0.1.0") and "derive" in proc.stdout
-
-
 class _Terminal(io.StringIO):
     def isatty(self):
         return True
