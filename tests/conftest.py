@@ -30,7 +30,7 @@ def torch():
     try:
         import torch as _torch
     except ImportError:
-        _missing("PyTorch is not installed (pip install torch==2.13.0)")
+        _missing("PyTorch is not installed (the extra 'torch': pip install -e '.[torch]' --extra-index-url https://download.pytorch.org/whl/cpu)")
     _torch.set_default_dtype(_torch.float64)
     return _torch
 
