@@ -12,6 +12,7 @@ SCRIPT = """
 import symprop
 from symprop import examples
 from tests.netgen import random_network
+from tests.tiers import FULL
 nets = [f() for _, f in sorted(examples.BUILTIN.items())] + [random_network(s)[0] for s in range(8)]
 for net in nets:
     d = net.derive()
@@ -28,6 +29,7 @@ def run(seed: str) -> str:
 
 
 def test_derivation_is_identical_across_hash_seeds():
-    outputs = {seed: run(seed) for seed in ("0", "1", "12345")}
+    seeds = ("0", "1", "12345") if FULL else ("0", "12345")  # two fresh processes are the check; the full tier adds a third
+    outputs = {seed: run(seed) for seed in seeds}
     assert len(outputs["0"]) > 1000
-    assert outputs["0"] == outputs["1"] == outputs["12345"]
+    assert len(set(outputs.values())) == 1
