@@ -6,13 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.tiers import FULL
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = """
 import symprop
 from symprop import examples
 from tests.netgen import random_network
-from tests.tiers import FULL
 nets = [f() for _, f in sorted(examples.BUILTIN.items())] + [random_network(s)[0] for s in range(8)]
 for net in nets:
     d = net.derive()
