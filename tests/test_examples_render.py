@@ -79,3 +79,11 @@ def test_deep_example_shows_the_sigmoid_gradient_shrinking():
 
 def test_the_default_selection_names_example_scripts_that_write_notes():
     assert SELECTION <= {p.stem for p in NOTE_SCRIPTS}
+
+
+def test_an_example_piped_into_head_is_no_error(tmp_path):
+    command = f"{sys.executable} {EXAMPLES / 'relu_neuron.py'} --outdir {tmp_path} | head -c 0"  # gone before the first line
+    run = subprocess.run(command, shell=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
+                         text=True, timeout=600, executable="/bin/bash")
+    assert run.returncode == 0 and "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr, run.stderr
+    assert (tmp_path / "relu_neuron.md").exists()  # every file is still written
