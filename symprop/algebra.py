@@ -270,6 +270,18 @@ class EntrywiseApply(_BuiltOnce, ElementwiseApplyFunction):
             return NestedSum(self, other)
         return super().__add__(other)
 
+    # SymPy's own str() and latex() (a delta in a notebook) write f(z1), as the notes do,
+    # not Lambda(_t, 1[_t > 0]).(z1); symprop's printers keep their own rule.
+    def _sympystr(self, printer):
+        from .printing import print_entrywise
+
+        return print_entrywise(printer, self)
+
+    def _latex(self, printer):
+        from .printing import print_entrywise
+
+        return print_entrywise(printer, self)
+
 
 class NestedSum(_BuiltOnce, MatAdd):
     """A sum that keeps the sums inside it as they were written (see EntrywiseApply.__add__)."""
@@ -288,8 +300,20 @@ class NestedSum(_BuiltOnce, MatAdd):
 def elementwise(function, expr):
     """Apply a scalar function to every entry of a matrix expression.
 
-    ``function`` is a SymPy function class or a one-argument Lambda.  The result
-    is SymPy's own ``ElementwiseApplyFunction`` with a canonical Lambda.
+    Args:
+        function: a SymPy function class (``sp.exp``) or a one-argument ``sympy.Lambda``.
+        expr: a matrix expression.
+
+    Returns:
+        SymPy's ``ElementwiseApplyFunction`` (a subclass of it) with a canonical Lambda.
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> x, u = sp.MatrixSymbol("x", 3, 1), sp.Symbol("u")
+        >>> symprop.elementwise(sp.exp, x)
+        exp(x)
+        >>> symprop.elementwise(sp.Lambda(u, u * (1 - u)), x)
+        x*(1 - x)
     """
     body = function(T)  # a Lambda or a function class, applied to the canonical variable
     # (ElementwiseApplyFunction's own constructor calls the function on 1x1

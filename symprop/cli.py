@@ -129,6 +129,10 @@ def _build_parser() -> argparse.ArgumentParser:
                                       "its notes (.tex, .md, and .pdf where pdflatex is installed) and its training module.")
     demo.add_argument("--outdir", default="symprop_demo", help="directory for the outputs (created if missing; default symprop_demo)")
     demo.add_argument("--force", action="store_true", help=FORCE_HELP)
+
+    sub.add_parser("preamble", help="print the LaTeX preamble lines a document needs to \\input the notes' fragment",
+                   description="Print the LaTeX preamble lines a course's document needs to \\input the fragment of the notes "
+                               "(symprop derive --tex writes a standalone document; d.latex() the fragment).")
     return parser
 
 
@@ -370,7 +374,14 @@ def _make_directory(path: Path) -> list:
     return list(reversed(missing))
 
 
-COMMANDS = {"derive": cmd_derive, "emit": cmd_emit, "check": cmd_check, "demo": cmd_demo}
+def cmd_preamble(args) -> int:
+    from .render import preamble
+
+    sys.stdout.write(preamble())
+    return 0
+
+
+COMMANDS = {"derive": cmd_derive, "emit": cmd_emit, "check": cmd_check, "demo": cmd_demo, "preamble": cmd_preamble}
 
 
 def _error(message: str) -> int:

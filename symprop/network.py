@@ -89,22 +89,39 @@ def _check_batch(batch):
 
 
 class Network:
-    """A network declared as a SymPy loss expression of one example, or of one batch.
+    """A network declared as a SymPy loss expression of one example (or of one batch).
 
-    ``loss`` is a scalar SymPy expression (or a 1x1 matrix expression);
-    ``params`` the trainable symbols; ``inputs`` and ``targets`` the data of
-    one example: column vectors, Symbols for scalar networks, or matrices
-    for an example that is itself a matrix (a sequence of T tokens, d x T,
-    tokens as columns).
+    Args:
+        loss: the loss, a scalar SymPy expression (or a 1x1 matrix expression) of
+            the parameters, inputs and targets, built with symprop's ops.
+        params: the trainable symbols (``MatrixSymbol``; ``Symbol`` for scalar networks).
+        inputs: the data of one example: column vectors, Symbols for scalar
+            networks, or matrices for an example that is a matrix (a sequence
+            d x T, tokens as columns; an image from ``symprop.image``).
+        targets: the targets of one example, as ``inputs``.
+        name: free text, the title of the notes (it reaches code only escaped).
+        batch: None (one example); or ``m`` (an int or an integer positive
+            Symbol): inputs and targets are then the whole batch, n x m with the
+            examples as columns, so layers that couple the examples (batch norm)
+            can be declared, and the loss ops average over the m columns.
+        hyperparams: scalar Symbols that stay symbolic in the derivation (a
+            weight decay lambda) and are numbers only when evaluated: a sequence
+            of Symbols, or a dict Symbol -> default value.
 
-    With ``batch=m`` (an int, or an integer positive Symbol), inputs and
-    targets are instead the whole batch, n x m with the examples as columns:
-    layers that couple the examples (batch normalisation) can then be
-    declared, and the loss ops average over the m columns.
+    Raises:
+        DeclarationError: a name, shape or symbol is wrong (one line naming it).
 
-    ``hyperparams``: scalar Symbols that stay symbolic in the derivation (a
-    weight decay lambda, a temperature) and are numbers only when evaluated:
-    a sequence of Symbols, or a dict Symbol -> default value.
+    Example:
+        >>> import sympy as sp, symprop
+        >>> x, y = sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("y", 2, 1)
+        >>> W1, b1 = sp.MatrixSymbol("W1", 4, 3), sp.MatrixSymbol("b1", 4, 1)
+        >>> W2, b2 = sp.MatrixSymbol("W2", 2, 4), sp.MatrixSymbol("b2", 2, 1)
+        >>> yhat = symprop.softmax(W2 * symprop.relu(W1 * x + b1) + b2)
+        >>> net = symprop.Network(symprop.cross_entropy(yhat, y), params=[W1, b1, W2, b2], inputs=[x], targets=[y])
+        >>> net
+        Network('network', params=['W1', 'b1', 'W2', 'b2'], inputs=['x'], targets=['y'])
+        >>> net.derive().step("delta1")
+        (11) δ1 = (W2ᵀ δ2) ⊙ 1[z1 > 0]
     """
 
     def __init__(
@@ -138,6 +155,7 @@ class Network:
     # ------------------------------------------------------------------
     @property
     def declared(self) -> tuple:
+        """The declared symbols: parameters, then inputs, then targets."""
         return self.params + self.inputs + self.targets
 
     @property
@@ -147,22 +165,58 @@ class Network:
 
     @property
     def loss_node(self) -> Node:
+        """The named node of the loss, the last of ``nodes``."""
         return self.nodes[-1]
 
     def node(self, name: str) -> Node:
+        """The named intermediate ``name`` (``"z1"``, ``"a1"``, ``"yhat"``): its symbol, definition and role.
+
+        Example:
+            >>> import symprop
+            >>> node = symprop.mlp([3, 4, 2], loss=symprop.cross_entropy).node("z1")
+            >>> symprop.text(node.definition), node.role
+            ('W1 x + b1', 'pre-activation')
+        """
         for n in self.nodes:
             if n.name == name:
                 return n
         raise KeyError(name)
 
     def derive(self, closed_forms: bool = True):
-        """The backprop equations; ``closed_forms=False`` keeps regions (batch norm) node by node."""
+        """Derive the backprop equations of this network.
+
+        Args:
+            closed_forms: rewrite regions such as batch normalisation into their
+                textbook closed forms (False: keep them node by node).
+
+        Returns:
+            The ``Derivation``.
+
+        Example:
+            >>> import symprop
+            >>> print(symprop.mlp([2, 1], hidden=symprop.sigmoid, loss=symprop.binary_cross_entropy).derive())  # doctest: +ELLIPSIS
+            (1) z = W1 x + b1
+            (2) ŷ = sigmoid(z)
+            (3) L = binary_cross_entropy(ŷ, y)
+            ...
+        """
         from .derive import derive
 
         return derive(self, closed_forms)
 
     def bind(self, values: dict) -> "Network":
-        """This network with its hyper-parameters replaced by numbers (``values`` by name, else the defaults)."""
+        """This network with its hyper-parameters replaced by numbers.
+
+        Args:
+            values: numbers by name or symbol; a hyper-parameter not given takes its declared default.
+
+        Example:
+            >>> import sympy as sp, symprop
+            >>> w, x, y, lam = sp.symbols("w x y lamda")
+            >>> net = symprop.Network((w * x - y) ** 2 + lam * w ** 2, params=[w], inputs=[x], targets=[y], hyperparams={lam: 0.5})
+            >>> net.bind({}).hyperparams
+            ()
+        """
         numbers = {}
         for sym in self.hyperparams:
             value = values.get(sym.name, values.get(sym, self.hyperparam_defaults.get(sym.name)))
@@ -789,10 +843,20 @@ DEFAULT_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid",
 def mlp(sizes, hidden=None, output=None, loss=None, bias: bool = True, name: str = "mlp") -> Network:
     """A fully connected network: z^[l] = W^[l] a^[l-1] + b^[l], a^[l] = f(z^[l]).
 
-    ``sizes`` are the layer widths from input to output; ``hidden`` the hidden
-    activation (default relu); ``loss`` the loss op (default mse); ``output``
-    the output activation (default: softmax for cross-entropy, sigmoid for
-    binary cross-entropy, identity for mse).
+    Args:
+        sizes: the layer widths from input to output, ``[n0, n1, ..., nL]``.
+        hidden: the hidden layers' activation (default ``relu``).
+        output: the output activation (default: ``softmax`` for cross-entropy,
+            ``sigmoid`` for binary cross-entropy, ``identity`` for mse).
+        loss: the loss (default ``mse``).
+        bias: give every layer a bias b^[l].
+        name: the network's name (the title of the notes).
+
+    Example:
+        >>> import symprop
+        >>> net = symprop.mlp([784, 128, 10], hidden=symprop.relu, loss=symprop.cross_entropy)
+        >>> [p.name for p in net.params], net.params[0].shape
+        (['W1', 'b1', 'W2', 'b2'], (128, 784))
     """
     sizes = list(sizes)
     if len(sizes) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sizes):

@@ -491,6 +491,29 @@ def _print_with_hole(printer, body, arg, arg_text: str) -> str:
         printer._hole_text = saved
 
 
+class _StockHole(_Hole):
+    """The hole for SymPy's own printers, which print it by name: replaced by the argument after printing."""
+
+
+_STOCK_HOLE = _StockHole("symprophole")
+
+
+def print_entrywise(printer, expr) -> str:
+    """f applied entrywise, as ``printer`` writes it: 1[z1 > 0] rather than SymPy's Lambda(_t, 1[_t > 0]).(z1)."""
+    if isinstance(printer, (LatexPrinter, TextPrinter)):
+        return printer._print_ElementwiseApplyFunction(expr)
+    body = alg.applied_function(expr)
+    arg_text = printer._print(expr.expr)
+    latex_style = isinstance(printer, _SympyLatexPrinter)
+    if isinstance(body, ops.ScalarFunctionBase) and body.args == (T,):
+        return body.rule.latex_call(arg_text) if latex_style else body.rule.text_call(arg_text)
+    # SymPy's printers do not bracket a negated hole (1 - W z + z): a compound argument comes bracketed,
+    # except as the only argument of a function, exp(W z + b)
+    if _hole_for(expr.expr) is _COMPOUND_HOLE and not (isinstance(body, sp.Function) and body.args == (T,)):
+        arg_text = rf"\left({arg_text}\right)" if latex_style else f"({arg_text})"
+    return printer._print(body.xreplace({T: _STOCK_HOLE})).replace(_STOCK_HOLE.name, arg_text)
+
+
 def _is_reciprocal(arg) -> bool:
     return isinstance(arg, sp.HadamardPower) and arg.exp == -1
 

@@ -35,7 +35,7 @@ Names are indexed by time: a symbol of the time view is named
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
@@ -145,17 +145,37 @@ class TimeTextPrinter(TextPrinter):
 
 
 class RecurrentNetwork:
-    """A cell unrolled over T steps with shared parameters.
+    """A recurrent cell unrolled over T steps with shared parameters (backpropagation through time).
 
-    ``loss``: the loss L_t of one step, a scalar SymPy expression of the
-    previous states, the step's ``inputs`` and ``targets`` (column vectors)
-    and the ``params``; ``states``: {previous state symbol: next state
-    expression}, e.g. ``{h: symprop.tanh(W * h + U * x + b)}`` (h is h_{t-1}
-    in the cell; h_0 = 0); ``T``: the number of steps; ``loss_at``: "every"
-    (L = sum_t L_t) or "last" (L = L_T; the targets are those of step T);
-    ``names``: optional {expression: name} for the cell's intermediates
-    (activations, their arguments, values used twice), so that the equations
-    read r_t, u_t, n_t rather than numbered layers.
+    The cell is derived once by the ordinary engine; its equations become the
+    recursion, stated once for every t; nothing is unrolled in T.
+
+    Args:
+        loss: the loss L_t of one step, a scalar SymPy expression of the previous
+            states, the step's inputs and targets and the parameters.
+        states: {previous state symbol: next state expression}, e.g.
+            ``{h: symprop.tanh(W * h + U * x + b)}`` (h is h_{t-1} in the cell; h_0 = 0).
+        params: the trainable symbols.
+        inputs: the inputs of one step (column vectors).
+        targets: the targets of one step.
+        T: the number of steps.
+        loss_at: "every" (L = sum_t L_t) or "last" (L = L_T; the targets are those of step T).
+        names: optional {expression: name} for the cell's intermediates, so that
+            the equations read r_t, u_t, n_t rather than numbered layers.
+        name: free text, the title of the notes.
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> x, y, h = sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("y", 2, 1), sp.MatrixSymbol("h", 4, 1)
+        >>> W, U, b = sp.MatrixSymbol("W", 4, 4), sp.MatrixSymbol("U", 4, 3), sp.MatrixSymbol("b", 4, 1)
+        >>> V, c = sp.MatrixSymbol("V", 2, 4), sp.MatrixSymbol("c", 2, 1)
+        >>> h_next = symprop.tanh(W * h + U * x + b)
+        >>> net = symprop.RecurrentNetwork(symprop.mse(V * h_next + c, y), {h: h_next}, [W, U, b, V, c], [x], [y], T=10)
+        >>> print(net.derive())  # doctest: +ELLIPSIS
+        (1) z[t] = U x[t] + W h[t-1] + b
+        ...
+        (12) ∂L/∂W = Σ_t δ[t] h[t-1]ᵀ
+        ...
     """
 
     def __init__(self, loss, states, params, inputs=(), targets=(), T: int = 1, loss_at: str = "every",
@@ -178,6 +198,7 @@ class RecurrentNetwork:
 
     @property
     def declared(self) -> tuple:
+        """The declared symbols: parameters, then inputs, then targets."""
         return self.params + self.inputs + self.targets
 
     @property
@@ -187,9 +208,18 @@ class RecurrentNetwork:
 
     @property
     def state_symbols(self) -> tuple:
+        """The previous-state symbols of the cell (h; h and c for an LSTM)."""
         return tuple(prev for prev, _ in self.states)
 
     def derive(self) -> "RecurrentDerivation":
+        """Derive the BPTT equations: the cell once, the recursion stated for every t.
+
+        Example:
+            >>> import symprop
+            >>> d = symprop.rnn(3, 4, 2, T=20).derive()
+            >>> d.step("dW")
+            (14) ∂L/∂W = Σ_t δ[t] h[t-1]ᵀ
+        """
         return RecurrentDerivation(self)
 
     def __repr__(self):
@@ -429,8 +459,22 @@ def rnn(input_size: int, hidden_size: int, output_size: int, T: int, activation=
         loss_at: str = "every", bias: bool = True, name: str = "recurrent network") -> RecurrentNetwork:
     """The Elman RNN: h_t = f(W h_{t-1} + U x_t + b), yhat_t = g(V h_t + c), h_0 = 0.
 
-    ``activation`` f (default tanh); ``loss`` (default mse) with ``output`` g
-    as ``mlp`` chooses it; ``loss_at``: "every" step or only the "last".
+    Args:
+        input_size: n_x, the size of x_t.
+        hidden_size: n_h, the size of h_t.
+        output_size: the size of yhat_t.
+        T: the number of steps.
+        activation: f (default ``tanh``).
+        output: g (default as ``mlp`` chooses it for the loss).
+        loss: the loss of each step (default ``mse``).
+        loss_at: "every" step or only the "last".
+        bias: give the cell and the output layer biases.
+        name: the network's name.
+
+    Example:
+        >>> import symprop
+        >>> symprop.rnn(3, 4, 2, T=20, loss=symprop.cross_entropy)
+        RecurrentNetwork('recurrent network', T=20, loss_at='every', states=['h'], params=['W', 'U', 'b', 'V', 'c'], inputs=['x'], targets=['y'])
     """
     _sizes("rnn", input_size=input_size, hidden_size=hidden_size, output_size=output_size)
     activation = ops.tanh if activation is None else activation
@@ -450,10 +494,26 @@ def rnn(input_size: int, hidden_size: int, output_size: int, T: int, activation=
 
 def gru(input_size: int, hidden_size: int, output_size: int, T: int, output=None, loss=None, loss_at: str = "every",
         name: str = "GRU network") -> RecurrentNetwork:
-    """A GRU cell (as torch.nn.GRUCell) and an output layer yhat_t = g(V h_t + c):
+    """A GRU cell (as ``torch.nn.GRUCell``) and an output layer yhat_t = g(V h_t + c).
 
     r_t = sigma(U_r x_t + W_r h_{t-1} + b_r), u_t = sigma(U_u x_t + W_u h_{t-1} + b_u),
     n_t = tanh(U_n x_t + b_n + r_t * (W_n h_{t-1} + b_hn)), h_t = (1 - u_t) * n_t + u_t * h_{t-1}.
+
+    Args:
+        input_size: n_x.
+        hidden_size: n_h.
+        output_size: the size of yhat_t.
+        T: the number of steps.
+        output: g (default as ``mlp`` chooses it for the loss).
+        loss: the loss of each step (default ``mse``).
+        loss_at: "every" step or only the "last".
+        name: the network's name.
+
+    Example:
+        >>> import symprop
+        >>> net = symprop.gru(3, 4, 2, T=20, loss_at="last")
+        >>> [s.name for s in net.state_symbols], len(net.params)
+        (['h'], 12)
     """
     _sizes("gru", input_size=input_size, hidden_size=hidden_size, output_size=output_size)
     loss, output = _output_layer(loss, output, "gru")
@@ -479,10 +539,25 @@ def gru(input_size: int, hidden_size: int, output_size: int, T: int, output=None
 
 def lstm(input_size: int, hidden_size: int, output_size: int, T: int, output=None, loss=None, loss_at: str = "every",
          name: str = "LSTM network") -> RecurrentNetwork:
-    """An LSTM cell (as torch.nn.LSTM, one layer) and an output layer yhat_t = g(V h_t + c_y):
+    """An LSTM cell (as ``torch.nn.LSTM``, one layer) and an output layer yhat_t = g(V h_t + c_y).
 
     i_t, f_t, o_t = sigma(U_k x_t + W_k h_{t-1} + b_k) for k = i, f, o;  g_t = tanh(U_g x_t + W_g h_{t-1} + b_g),
     c_t = f_t * c_{t-1} + i_t * g_t,  h_t = o_t * tanh(c_t);  two states, h_0 = c_0 = 0.
+
+    Args:
+        input_size: n_x.
+        hidden_size: n_h.
+        output_size: the size of yhat_t.
+        T: the number of steps.
+        output: g (default as ``mlp`` chooses it for the loss).
+        loss: the loss of each step (default ``mse``).
+        loss_at: "every" step or only the "last".
+        name: the network's name.
+
+    Example:
+        >>> import symprop
+        >>> [s.name for s in symprop.lstm(3, 4, 2, T=20).state_symbols]
+        ['h', 'c']
     """
     _sizes("lstm", input_size=input_size, hidden_size=hidden_size, output_size=output_size)
     loss, output = _output_layer(loss, output, "lstm")
@@ -536,6 +611,12 @@ class TimeStep:
     inlined: bool = False  # adjoint substituted into its only consumer in the final equations
     last: Optional[sp.Basic] = None  # loss_at="last": the equation at t = T (None: zero)
     before_last: Optional[sp.Basic] = None  # loss_at="last": the equation for t < T (None: zero)
+    _text: str = field(default="", compare=False)  # the printed equation, set by its RecurrentDerivation
+
+    def __str__(self):
+        return self._text or f"({self.number}) {self.name}"
+
+    __repr__ = __str__  # a step is its equation
 
     @property
     def key(self) -> str:
@@ -547,7 +628,21 @@ class TimeStep:
 
 
 class RecurrentDerivation:
-    """The BPTT equations of a recurrent network, from its cell's derivation."""
+    """The BPTT equations of a recurrent network, as ``RecurrentNetwork.derive()`` returns them.
+
+    It prints as its numbered equations (each stated once for every t), shows
+    the notes in a notebook, and has the methods of ``Derivation``: ``evaluate``,
+    ``latex``, ``markdown``, ``numpy``.
+
+    Example:
+        >>> import symprop
+        >>> d = symprop.rnn(3, 4, 2, T=5, loss=symprop.cross_entropy).derive()
+        >>> print(d)  # doctest: +ELLIPSIS
+        (1) z[t] = U x[t] + W h[t-1] + b
+        ...
+        (10) δ[t] = (Vᵀ ∂L/∂o[t] + Wᵀ δ[t+1]) ⊙ (𝟏 - h[t] ⊙ h[t])
+        ...
+    """
 
     def __init__(self, network: RecurrentNetwork):
         self.network = network
@@ -642,6 +737,8 @@ class RecurrentDerivation:
             steps.append(TimeStep(number, "update", p.name + "_new", p, alg.add(p, alg.neg(alg.scale(ETA, grad))),
                                   of=p.name, role="parameter"))
         self.steps = tuple(steps)
+        for step in self.steps:  # a step prints as its equation, which needs this derivation's printer
+            object.__setattr__(step, "_text", "\n".join(self._lines(step)))
 
     @property
     def cell_full(self) -> dict:
@@ -793,6 +890,7 @@ class RecurrentDerivation:
     # lookup
     # ------------------------------------------------------------------
     def step(self, name: str) -> TimeStep:
+        """The equation that defines ``name`` (a time name: ``"h"``, ``"delta"``, ``"dW"``; or its key ``"dL/dW"``)."""
         for s in self.steps:
             if s.name == name or s.key == name:
                 return s
@@ -827,26 +925,30 @@ class RecurrentDerivation:
             derivative_names=self.derivative_names, **settings,
         ))
 
-    def __str__(self):
-        lines = []
+    def _lines(self, s) -> list:
+        """The equation of one step (loss_at="last": with its two cases)."""
         net = self.network
-        for s in self.steps:
-            if s.kind == "total":
-                rhs = "Σ_t L[t]" if net.loss_at == "every" else "L[T]"
-                lines.append(f"({s.number}) L = {rhs}")
-            elif s.kind == "update":
-                lines.append(f"({s.number}) {self.text(s.symbol)} ← {self.text(s.expr)}")
-            elif s.kind == "gradient" and net.loss_at == "last" and s.before_last is None:
-                lines.append(f"({s.number}) ∂L/∂{s.of} = {self.text(s.last)}")
-            elif s.kind == "gradient":
-                lines.append(f"({s.number}) ∂L/∂{s.of} = Σ_t {self.text(s.expr)}")
-            else:
-                lines.append(f"({s.number}) {self.text(s.symbol)} = {self.text(s.expr)}")
-            if s.kind == "adjoint" and net.loss_at == "last":
-                at_last = self.text(s.last) if s.last is not None else "0"
-                before = self.text(s.before_last) if s.before_last is not None else "0"
-                lines.append(f"     at t = T: {self.text(self.at(s.cell.symbol, 'T'))} = {at_last};  for t < T: {before}")
-        return "\n".join(lines)
+        if s.kind == "total":
+            rhs = "Σ_t L[t]" if net.loss_at == "every" else "L[T]"
+            lines = [f"({s.number}) L = {rhs}"]
+        elif s.kind == "update":
+            lines = [f"({s.number}) {self.text(s.symbol)} ← {self.text(s.expr)}"]
+        elif s.kind == "gradient" and net.loss_at == "last" and s.before_last is None:
+            lines = [f"({s.number}) ∂L/∂{s.of} = {self.text(s.last)}"]
+        elif s.kind == "gradient":
+            lines = [f"({s.number}) ∂L/∂{s.of} = Σ_t {self.text(s.expr)}"]
+        else:
+            lines = [f"({s.number}) {self.text(s.symbol)} = {self.text(s.expr)}"]
+        if s.kind == "adjoint" and net.loss_at == "last":
+            at_last = self.text(s.last) if s.last is not None else "0"
+            before = self.text(s.before_last) if s.before_last is not None else "0"
+            lines.append(f"     at t = T: {self.text(self.at(s.cell.symbol, 'T'))} = {at_last};  for t < T: {before}")
+        return lines
+
+    def __str__(self):
+        return "\n".join(str(s) for s in self.steps)
+
+    __repr__ = __str__  # in a REPL the derivation shows its numbered equations
 
     # ------------------------------------------------------------------
     # numbers
@@ -982,26 +1084,70 @@ class RecurrentDerivation:
     # ------------------------------------------------------------------
     # views
     # ------------------------------------------------------------------
-    def latex(self, standalone: bool = False, values=None, learning_rate=None, **options) -> str:
+    def latex(self, standalone: bool = False, values=None, learning_rate=None, *, optimizer: str = "sgd",
+              clip_norm=None, recurrent_norms=None, **unknown) -> str:
+        r"""The notes as LaTeX: the unrolled graph, the recursion, the sums over t, a mini-batch, the update.
+
+        Args:
+            standalone: a whole document; otherwise a fragment to ``\input``.
+            values: numbers for a worked example (each input a (T, n) array), with the
+                norms of delta_t from t = T back to 1 (the vanishing and exploding gradient).
+            learning_rate: the step size of the worked example's update (default 0.1).
+            optimizer: only "sgd" (gradient descent with clipping) is written for recurrent networks.
+            clip_norm: the threshold of the clipping by global norm (default 1).
+            recurrent_norms: the spectral norms the recurrent weights are rescaled to
+                in the comparison of the worked example.
+            **unknown: none; a misspelt option is a ``SympropError`` naming it.
+
+        Example:
+            >>> import symprop
+            >>> tex = symprop.rnn(2, 3, 2, T=4).derive().latex(standalone=True)
+            >>> r"\sum_{t" in tex
+            True
+        """
         from .render_recurrent import latex
 
-        return latex(self, standalone=standalone, values=values, learning_rate=learning_rate, **options)
+        return latex(self, standalone=standalone, values=values, learning_rate=learning_rate,
+                     **_recurrent_options(optimizer, clip_norm, recurrent_norms, unknown))
 
-    def markdown(self, values=None, learning_rate=None, **options) -> str:
+    def markdown(self, values=None, learning_rate=None, *, optimizer: str = "sgd", clip_norm=None, recurrent_norms=None,
+                 **unknown) -> str:
+        """The notes as Markdown (options as in ``latex``).
+
+        Example:
+            >>> import symprop
+            >>> md = symprop.rnn(2, 3, 2, T=4).derive().markdown()
+            >>> md.startswith("<!-- Generated by symprop")
+            True
+        """
         from .render_recurrent import markdown
 
-        return markdown(self, values=values, learning_rate=learning_rate, **options)
+        return markdown(self, values=values, learning_rate=learning_rate, **_recurrent_options(optimizer, clip_norm, recurrent_norms, unknown))
 
-    def numpy(self, **options) -> str:
+    def numpy(self) -> str:
+        """The source of a standalone training module: batch-first sequences (m, T, n), one loop over t each way.
+
+        Example:
+            >>> import symprop
+            >>> source = symprop.rnn(2, 3, 2, T=4).derive().numpy()
+            >>> "def gradients(" in source and "import torch" not in source
+            True
+        """
         from .emit_recurrent import numpy_module
 
-        return numpy_module(self, **options)
+        return numpy_module(self)
 
     def _repr_latex_(self):
         return self.latex()
 
     def _repr_markdown_(self):
         return self.markdown()
+
+
+def _recurrent_options(optimizer, clip_norm, recurrent_norms, unknown) -> dict:
+    """The notes' options of a recurrent network as keywords (None: the renderer's default; an unknown one is refused there)."""
+    options = {"optimizer": optimizer, "clip_norm": clip_norm, "recurrent_norms": recurrent_norms}
+    return {k: v for k, v in options.items() if v is not None} | unknown
 
 
 def clip_scale(grads, clip_norm) -> float:

@@ -74,6 +74,11 @@ def _render(template: str, **context) -> str:
 # ==========================================================================
 
 
+def preamble() -> str:
+    """The preamble lines a LaTeX document needs to ``\\input`` a fragment of the notes (the standalone notes' own)."""
+    return _render("preamble.tex.j2")
+
+
 def document(derivation, fmt: str = "tex", values=None, learning_rate=None, **options) -> Document:
     """The view model of the notes (what the templates receive); ``options``: see ``NoteOptions``."""
     return _sections.build(Notes(derivation, _Format(fmt), values, learning_rate, NoteOptions.from_keywords(options)))

@@ -102,6 +102,7 @@ def check_gradient(d, param, formula, *, seed: int = 0, points=None, batched=Non
     result.source = formula
     result.formula = ("Σ_t " if summed else "") + _to_time(result.formula, back)
     result.derived = d.text(step.last) if one_term else "Σ_t " + d.text(step.expr)
+    result.derived_latex = ""  # the cell's LaTeX has no t and no sum: notebooks show the text form above
     if result.diagnosis is not None:
         result.diagnosis = verify.Diagnosis(
             result.diagnosis.key, result.diagnosis.title, _to_time(result.diagnosis.message, back),

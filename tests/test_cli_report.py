@@ -27,7 +27,7 @@ def model(tmp_path, monkeypatch):
 def test_every_option_of_every_command_has_a_help_text():
     parser = cli._build_parser()
     commands = next(a for a in parser._actions if a.dest == "command")
-    assert set(commands.choices) == {"derive", "emit", "check", "demo"}
+    assert set(commands.choices) == {"derive", "emit", "check", "demo", "preamble"}
     assert all(action.help and action.help.strip() for action in parser._actions)
     for name, sub in commands.choices.items():
         assert sub.description, f"{name} has no description"

@@ -84,7 +84,18 @@ def _vjp_masked(node, g):
 
 
 def masked(scores, mask):
-    """The scores where ``mask`` is 1 and -infinity elsewhere (before a softmax)."""
+    """The scores where ``mask`` is 1 and -infinity where it is 0 (before a softmax).
+
+    Args:
+        scores: a T x T matrix expression.
+        mask: a T x T input of 0/1 entries.
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> S, M = sp.MatrixSymbol("S", 3, 3), sp.MatrixSymbol("M", 3, 3)
+        >>> symprop.text(symprop.masked(S, M))
+        'mask(S, M)'
+    """
     scores, mask = as_expr(scores, "masked"), as_expr(mask, "masked")
     mask = mask.symbol if isinstance(mask, Hint) else mask
     if not isinstance(mask, MatrixSymbol):
@@ -100,9 +111,22 @@ def masked(scores, mask):
 def attention(x, w_q, w_k, w_v, mask=None):
     """One head of scaled dot-product attention, O = V softmax(K^T Q / sqrt(d_k)), tokens as columns.
 
-    ``x`` is d x T; ``w_q`` and ``w_k`` are d_k x d, ``w_v`` is d_v x d;
-    ``mask`` (optional) a T x T input of 0/1 entries (``causal_mask(T)`` for a
-    decoder: key i is seen by query j when i <= j).
+    This is the column layout of softmax(Q K^T / sqrt(d_k)) V.  The scores S
+    and weights P are named in the derivation.
+
+    Args:
+        x: the d x T sequence, tokens as columns.
+        w_q: the d_k x d query weights.
+        w_k: the d_k x d key weights.
+        w_v: the d_v x d value weights.
+        mask: an optional T x T input of 0/1 entries (``causal_mask(T)`` for a decoder).
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> X = sp.MatrixSymbol("X", 4, 6)
+        >>> Wq, Wk, Wv = sp.MatrixSymbol("W_Q", 2, 4), sp.MatrixSymbol("W_K", 2, 4), sp.MatrixSymbol("W_V", 3, 4)
+        >>> symprop.attention(X, Wq, Wk, Wv).shape
+        (3, 6)
     """
     x = as_expr(x, "attention")
     if not isinstance(x, MatrixExpr):
@@ -126,7 +150,18 @@ def attention(x, w_q, w_k, w_v, mask=None):
 
 
 def causal_mask(tokens: int) -> np.ndarray:
-    """The T x T 0/1 mask of a decoder in the column layout: key i is visible to query j when i <= j."""
+    """The T x T 0/1 mask of a decoder, column layout: key i is visible to query j when i <= j.
+
+    Args:
+        tokens: T, the sequence length.
+
+    Example:
+        >>> import symprop
+        >>> symprop.causal_mask(3)
+        array([[1., 1., 1.],
+               [0., 1., 1.],
+               [0., 0., 1.]])
+    """
     import numpy as np
 
     return np.triu(np.ones((tokens, tokens)))

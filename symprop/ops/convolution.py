@@ -50,7 +50,19 @@ def _positive(value, what):
 
 
 def image(name: str, channels: int, height: int, width: int) -> TensorSymbol:
-    """An input image of ``channels`` x ``height`` x ``width``: the matrix channels x (height width)."""
+    """An input image of ``channels`` x ``height`` x ``width``, declared as the channels x (height width) matrix.
+
+    Args:
+        name: its name.
+        channels: C.
+        height: H.
+        width: W.
+
+    Example:
+        >>> import symprop
+        >>> symprop.image("X", 1, 6, 6).shape
+        (1, 36)
+    """
     if not isinstance(name, str) or not IDENTIFIER.match(name):
         raise InvalidNameError(f"image name {name!r}: letters, digits and '_', starting with a letter")
     dims = (_positive(channels, "channels"), _positive(height, "height"), _positive(width, "width"))
@@ -58,7 +70,19 @@ def image(name: str, channels: int, height: int, width: int) -> TensorSymbol:
 
 
 def kernel(name: str, out_channels: int, in_channels: int, size) -> TensorSymbol:
-    """A bank of ``out_channels`` kernels over ``in_channels`` channels; ``size`` k (k x k), (kh, kw), or (k,) for 1-D."""
+    """A bank of kernels: PyTorch's (out, in, kh, kw) weight reshaped to out x (in kh kw).
+
+    Args:
+        name: its name.
+        out_channels: how many kernels (output channels).
+        in_channels: the channels each kernel reads.
+        size: k (k x k), (kh, kw), or (k,) for ``conv1d``.
+
+    Example:
+        >>> import symprop
+        >>> symprop.kernel("K", 2, 1, 3).shape
+        (2, 9)
+    """
     if not isinstance(name, str) or not IDENTIFIER.match(name):
         raise InvalidNameError(f"kernel name {name!r}: letters, digits and '_', starting with a letter")
     taps = (size, size) if isinstance(size, int) and not isinstance(size, bool) else tuple(size)
@@ -454,12 +478,43 @@ def conv(x, kernels, bias=None, stride: int = 1, padding="valid", who: str = "co
 
 
 def conv2d(x, kernels, bias=None, stride: int = 1, padding="valid"):
-    """2-D convolution (cross-correlation) of an image with a bank of kernels, plus a bias per output channel."""
+    """2-D convolution (cross-correlation, as PyTorch's) of an image with a bank of kernels, plus a bias per kernel.
+
+    The backward pass comes out as dL/dK = X ⋆ δ, dL/dX = rot180(K) ∗full δ, dL/db = δ 1.
+
+    Args:
+        x: an image (``image``) or a layer's C x HW output.
+        kernels: a bank of kernels (``kernel``).
+        bias: an out x 1 parameter, or None.
+        stride: the step between windows.
+        padding: "valid", "same" or a number of zeros on each side.
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> X, K = symprop.image("X", 1, 6, 6), symprop.kernel("K", 2, 1, 3)
+        >>> out = symprop.conv2d(X, K, sp.MatrixSymbol("b", 2, 1))
+        >>> symprop.text(out), out.shape
+        ('K ⋆ X + b 𝟏', (2, 16))
+    """
     return conv(x, kernels, bias, stride, padding, "conv2d")
 
 
 def conv1d(x, kernels, bias=None, stride: int = 1, padding="valid"):
-    """1-D convolution of a C x L sequence with kernels declared by symprop.kernel(name, out, in, (k,))."""
+    """1-D convolution of a C x L sequence with kernels declared as ``kernel(name, out, in, (k,))``.
+
+    Args:
+        x: the C x L sequence.
+        kernels: the bank of kernels.
+        bias: an out x 1 parameter, or None.
+        stride: the step between windows.
+        padding: "valid", "same" or a number of zeros on each side.
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> out = symprop.conv1d(sp.MatrixSymbol("X", 2, 10), symprop.kernel("K", 4, 2, (3,)))
+        >>> out.shape
+        (4, 8)
+    """
     kdims = getattr(kernels, "dims", None)
     if kdims is not None and len(kdims) != 3:
         raise ShapeError(f"conv1d: declare 1-D kernels with size=(k,), got kernels of shape {kdims}")
@@ -485,17 +540,49 @@ def _pool(x, size, stride, kind):
 
 
 def max_pool2d(x, size: int = 2, stride=None):
-    """The largest entry of each size x size window (stride: the window size unless given)."""
+    """The largest entry of each size x size window, channel by channel; backward routes δ to each window's arg-max.
+
+    Args:
+        x: a C x HW image-shaped expression.
+        size: the window's side.
+        stride: the step between windows (default: ``size``).
+
+    Example:
+        >>> import symprop
+        >>> X = symprop.conv2d(symprop.image("X", 1, 6, 6), symprop.kernel("K", 2, 1, 3))
+        >>> symprop.max_pool2d(X).shape
+        (2, 4)
+    """
     return _pool(x, size, stride, "max")
 
 
 def avg_pool2d(x, size: int = 2, stride=None):
-    """The mean of each size x size window (stride: the window size unless given)."""
+    """The mean of each size x size window, channel by channel; backward spreads δ over the window.
+
+    Args:
+        x: a C x HW image-shaped expression.
+        size: the window's side.
+        stride: the step between windows (default: ``size``).
+
+    Example:
+        >>> import symprop
+        >>> symprop.avg_pool2d(symprop.image("X", 3, 4, 4)).shape
+        (3, 4)
+    """
     return _pool(x, size, stride, "avg")
 
 
 def flatten(x):
-    """vec(X): an image's entries as one column (channel by channel, row by row), for a dense layer."""
+    """vec(X): an image's entries as one column (channel by channel, row by row), for a dense layer.
+
+    Args:
+        x: a C x HW image-shaped expression.
+
+    Example:
+        >>> import symprop
+        >>> symprop.flatten(symprop.image("X", 3, 4, 4)).shape
+        (48, 1)
+    """
     x = as_expr(x, "flatten")
     if not isinstance(x, MatrixExpr):
         raise ShapeError(f"flatten needs a matrix, got {sp.sstr(x)}")

@@ -21,7 +21,21 @@ from .markers import Constant, Hint
 
 
 def dropout(a, mask, keep: float):
-    """a (.) M / p: inverted dropout of ``a`` with the 0/1 mask ``mask`` (an input), keeping with probability ``keep``."""
+    """Inverted dropout a ⊙ M / p, the 0/1 mask M an input (derivations and checks stay deterministic).
+
+    The generated module draws M in ``train`` and keeps every unit in ``forward`` and ``loss``.
+
+    Args:
+        a: the activations.
+        mask: a 0/1 input of the same shape, declared in the network's inputs.
+        keep: p, the probability of keeping a unit (0 < p <= 1).
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> a, M = sp.MatrixSymbol("a", 4, 1), sp.MatrixSymbol("M", 4, 1)
+        >>> symprop.text(symprop.dropout(a, M, keep=0.8))
+        '1/p_keep·a ⊙ M'
+    """
     a = as_expr(a, "dropout")
     if not isinstance(a, MatrixExpr):
         raise ShapeError(f"dropout needs a matrix expression (a layer's activations), got {sp.sstr(a)}")

@@ -55,6 +55,27 @@ class Assumption:
 
 @dataclass(eq=False)
 class Loss:
+    """A loss: ``mse`` and ``binary_cross_entropy`` (means over the outputs of one
+    example, as PyTorch's ``MSELoss`` and ``BCELoss``) or ``cross_entropy`` (the sum over the classes).
+
+    Call it as ``loss(prediction, target)``; in a network declared over a batch it
+    averages over the examples (the columns) too.  Softmax + cross-entropy
+    simplifies to yhat - y under the stated assumption that each example's
+    targets sum to 1.
+
+    Attributes:
+        name: its name.
+        term: the entrywise loss in ``P`` (prediction) and ``Q`` (target).
+        reduction: "sum" or "mean" over the outputs of one example.
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> yhat, y = sp.MatrixSymbol("yhat", 2, 1), sp.MatrixSymbol("y", 2, 1)
+        >>> symprop.text(symprop.cross_entropy(yhat, y))
+        'cross_entropy(ŷ, y)'
+        >>> symprop.mse.reduction, symprop.cross_entropy.reduction
+        ('mean', 'sum')
+    """
     name: str
     term: sp.Expr  # entrywise loss in P (prediction) and Q (target)
     reduction: str  # "sum" or "mean" over the outputs of one example

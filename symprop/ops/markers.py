@@ -118,10 +118,18 @@ def Init(param, how: str) -> Hint:  # noqa: N802 - reads as the marker it makes
 
 
 def name(expr, base: str):
-    """Give a subexpression of a network the name ``base`` (with its layer number).
+    """Give a subexpression of a network a name (with its layer number) in the notes and the code.
 
-    ``symprop.name(W1 * x + b1, "u")`` makes the notes and the code call that
-    value u1 instead of h1 (or nothing at all).
+    Args:
+        expr: the subexpression, as written in the network.
+        base: the name, an identifier (``"u"`` makes the value u1 in layer 1).
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> W1, x, b1 = sp.MatrixSymbol("W1", 4, 3), sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("b1", 4, 1)
+        >>> u = symprop.name(W1 * x + b1, "u")
+        >>> symprop.text(u)
+        'W1 x + b1'
     """
     if not isinstance(base, str) or not IDENTIFIER.match(base) or "__" in base or base[-1].isdigit():
         raise InvalidNameError(
@@ -134,7 +142,13 @@ def name(expr, base: str):
 
 
 class Constant(sp.Symbol):
-    """A named number: its symbol in the notes, its value in code (epsilon, d_k)."""
+    """A named number (epsilon, d_k): ``constant`` makes one; ``.value`` is its number.
+
+    Example:
+        >>> import symprop
+        >>> isinstance(symprop.constant("epsilon", 1e-5), symprop.Constant)
+        True
+    """
 
     def __new__(cls, name: str, value):
         obj = sp.Symbol.__xnew__(cls, name, positive=True)
@@ -158,7 +172,18 @@ class Constant(sp.Symbol):
 
 
 def constant(name: str, value) -> Constant:
-    """A named positive number for the notes: ``symprop.constant("epsilon", 1e-5)``."""
+    """A named positive number: its symbol in the notes and formulas, its value in code.
+
+    Args:
+        name: the symbol's name (``"epsilon"`` prints as ε).
+        value: the number.
+
+    Example:
+        >>> import symprop
+        >>> eps = symprop.constant("epsilon", 1e-5)
+        >>> symprop.text(eps), float(eps.value)
+        ('ε', 1e-05)
+    """
     if not isinstance(name, str) or not IDENTIFIER.match(name):
         raise InvalidNameError(f"constant name {name!r}: use letters, digits and '_', starting with a letter")
     try:

@@ -121,17 +121,42 @@ def _affine(zhat, gamma, beta, who):
 
 
 def batch_norm(z, gamma=None, beta=None, epsilon=None):
-    """Batch normalisation in training mode: statistics over the batch (the columns of Z).
+    """Batch normalisation in training mode: mean and variance over the batch (the columns of Z).
 
-    ``z`` is n x m (examples are columns, as in a network declared with
-    ``batch=m``); ``gamma`` and ``beta`` are n x 1 parameters (or None).
+    The derivation names μ, σ², the centred Z_c and Ẑ node by node, then gives
+    the adjoint of Z the closed form of Ioffe and Szegedy as a further form.
+
+    Args:
+        z: n x m, examples as columns (a network declared with ``batch=m``).
+        gamma: the n x 1 scale, a parameter (None: no scale).
+        beta: the n x 1 shift, a parameter (None: no shift).
+        epsilon: the number added to the variance (default ``constant("epsilon", 1e-5)``).
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> Z, g, b = sp.MatrixSymbol("Z", 3, 8), sp.MatrixSymbol("gamma", 3, 1), sp.MatrixSymbol("beta", 3, 1)
+        >>> symprop.batch_norm(Z, g, b).shape
+        (3, 8)
     """
     z = as_expr(z, "batch_norm")
     return _affine(standardize(z, 1, epsilon, "batch_norm"), gamma, beta, "batch_norm")
 
 
 def layer_norm(z, gamma=None, beta=None, epsilon=None):
-    """Layer normalisation: statistics over the features (the rows) of each column."""
+    """Layer normalisation: mean and variance over the features (the rows) of each column; needs no batch.
+
+    Args:
+        z: n x m (or n x 1, one example).
+        gamma: the n x 1 scale, a parameter (None: no scale).
+        beta: the n x 1 shift, a parameter (None: no shift).
+        epsilon: the number added to the variance (default ``constant("epsilon", 1e-5)``).
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> Z, g, b = sp.MatrixSymbol("z", 4, 1), sp.MatrixSymbol("gamma", 4, 1), sp.MatrixSymbol("beta", 4, 1)
+        >>> symprop.layer_norm(Z, g, b).shape
+        (4, 1)
+    """
     z = as_expr(z, "layer_norm")
     return _affine(standardize(z, 0, epsilon, "layer_norm"), gamma, beta, "layer_norm")
 

@@ -45,7 +45,20 @@ def axis_length(x, axis: int):
 
 
 def ones(rows, cols) -> OneMatrix:
-    """The rows x cols matrix of ones (1_n is ``ones(n, 1)``, 1_m^T is ``ones(1, m)``)."""
+    """The rows x cols matrix of ones: 1_n is ``ones(n, 1)``, 1_m^T is ``ones(1, m)``.
+
+    Args:
+        rows: a positive integer or an integer positive Symbol (``m``).
+        cols: the same.
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> m = sp.Symbol("m", integer=True, positive=True)
+        >>> symprop.ones(1, m).shape
+        (1, m)
+        >>> symprop.text(sp.MatrixSymbol("b1", 4, 1) * symprop.ones(1, m))
+        'b1 𝟏'
+    """
     for d in (rows, cols):
         d = sp.sympify(d)
         if not (d.is_Integer and d > 0) and not (d.is_Symbol and d.is_integer and d.is_positive):
@@ -54,7 +67,18 @@ def ones(rows, cols) -> OneMatrix:
 
 
 def sum(x, axis: int):  # noqa: A001 - symprop.sum, as np.sum and torch.sum
-    """Sum along ``axis``: 1^T X (axis=0, a row) or X 1 (axis=1, a column)."""
+    """Sum along ``axis`` as a product with a ones vector, as lecture notes write it.
+
+    Args:
+        x: a matrix expression.
+        axis: 0 sums each column (1^T X, a row); 1 sums each row (X 1, a column).
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> X = sp.MatrixSymbol("X", 3, 5)
+        >>> symprop.text(symprop.sum(X, 1)), symprop.sum(X, 1).shape
+        ('X 𝟏', (3, 1))
+    """
     x = _matrix(x, "sum")
     axis = _axis(axis, "sum")
     n = axis_length(x, axis)
@@ -62,7 +86,18 @@ def sum(x, axis: int):  # noqa: A001 - symprop.sum, as np.sum and torch.sum
 
 
 def mean(x, axis: int, who: str = "mean"):
-    """Mean along ``axis``: (1/n) 1^T X or (1/c) X 1."""
+    """Mean along ``axis``: (1/n) 1^T X (axis=0) or (1/c) X 1 (axis=1).
+
+    Args:
+        x: a matrix expression.
+        axis: 0 (over the rows of each column) or 1 (over the columns of each row).
+        who: the operation named in error messages (``var`` passes its own name).
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> symprop.text(symprop.mean(sp.MatrixSymbol("X", 3, 5), 1))
+        '1/5·X 𝟏'
+    """
     x = _matrix(x, who)
     axis = _axis(axis, who)
     n = axis_length(x, axis)
@@ -75,7 +110,18 @@ def mean(x, axis: int, who: str = "mean"):
 
 
 def broadcast(v, n, axis: int):
-    """A column v (axis=1: v 1_n^T, n columns) or a row v (axis=0: 1_n v, n rows) repeated."""
+    """A column repeated as n columns (axis=1: v 1_n^T) or a row repeated as n rows (axis=0: 1_n v).
+
+    Args:
+        v: a column (axis=1) or a row (axis=0).
+        n: how many copies: an integer or an integer positive Symbol.
+        axis: 1 or 0, as above.
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> symprop.broadcast(sp.MatrixSymbol("v", 3, 1), 5, 1).shape
+        (3, 5)
+    """
     v = _matrix(v, "broadcast")
     axis = _axis(axis, "broadcast")
     if axis == 1:
@@ -95,13 +141,32 @@ def center(x, axis: int, mu=None):
 
 
 def var(x, axis: int):
-    """Population variance along ``axis`` (the 1/n form of batch and layer norm)."""
+    """Population variance along ``axis`` (the 1/n form that batch and layer norm use).
+
+    Args:
+        x: a matrix expression.
+        axis: 0 or 1, as in ``mean``.
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> symprop.var(sp.MatrixSymbol("X", 3, 5), 1).shape
+        (3, 1)
+    """
     c = center(x, axis)
     return mean(alg.hadamard_power(c, 2), axis, who="var")
 
 
 def sqrt(x):
-    """Entrywise square root of a matrix expression (sqrt of a scalar: sympy.sqrt)."""
+    """Entrywise square root of a matrix expression (of a scalar: ``sympy.sqrt``).
+
+    Args:
+        x: a matrix or scalar expression.
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> symprop.text(symprop.sqrt(sp.MatrixSymbol("v", 3, 1)))
+        'v^∘1/2'
+    """
     x = as_expr(x, "sqrt")
     if not isinstance(x, MatrixExpr):
         return sp.sqrt(x)
@@ -109,7 +174,18 @@ def sqrt(x):
 
 
 def divide(a, b):
-    """Entrywise division a / b of equally shaped matrices (a ⊘ b)."""
+    """Entrywise division a ⊘ b of two matrices of the same shape.
+
+    Args:
+        a: the numerators.
+        b: the denominators (broadcast a row or column first).
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> a, b = sp.MatrixSymbol("a", 3, 1), sp.MatrixSymbol("b", 3, 1)
+        >>> symprop.text(symprop.divide(a, b))
+        'a ⊘ b'
+    """
     a, b = _matrix(a, "divide"), _matrix(b, "divide")
     if a.shape != b.shape:
         raise ShapeError(f"divide: shapes {a.shape} and {b.shape} differ (broadcast one of them first)")

@@ -86,14 +86,29 @@ class ScalarFunctionBase(sp.Function):
 
 @dataclass(eq=False)
 class ScalarFunction:
-    """A scalar function applied entrywise: its definition, derivative and spellings.
+    r"""An activation (a scalar function applied entrywise): its definition, derivative and spellings.
 
-    ``derivative`` is a SymPy expression in ``T`` (the input) and ``U`` (the
-    output), or None to let SymPy differentiate ``definition``.
-    ``latex`` is the LaTeX of the function name; ``latex_template`` (with
-    ``{}`` for the argument) overrides it for indicator-like notation.
-    ``numpy`` is the source of a NumPy helper ``def <name>(x)``; ``numpy_name``
-    is what calls print as.
+    The built-in ones are ``identity``, ``sigmoid``, ``tanh``, ``relu``,
+    ``leaky_relu``, ``softplus``, ``silu`` (= ``swish``) and ``gelu`` (erf form);
+    ``activation`` registers your own.  Call one on a matrix expression (applied
+    to every entry) or on a scalar expression.
+
+    Attributes:
+        name: its name in text, code and formulas.
+        definition_expr: f(T), a SymPy expression in ``symprop.ops.T``.
+        derivative: f'(T) in ``T`` (the input) and ``U`` (the output: sigma' = U (1 - U)),
+            or None to let SymPy differentiate the definition.
+        latex: the LaTeX of its name; ``latex_template`` (``{}`` for the argument)
+            overrides it for notations such as 1[{} > 0].
+        numpy: the source of its NumPy helper ``def <name>(x)``.
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> z = sp.MatrixSymbol("z", 3, 1)
+        >>> symprop.text(symprop.sigmoid(z)), symprop.latex(symprop.relu(z))
+        ('sigmoid(z)', '\\operatorname{ReLU}\\left(z\\right)')
+        >>> symprop.sigmoid.derivative
+        _u*(1 - _u)
     """
 
     name: str
@@ -169,11 +184,27 @@ def _derived_derivative(definition_expr):
 
 
 def activation(name: str, definition, *, latex: Optional[str] = None) -> ScalarFunction:
-    """Register a custom activation from a one-argument ``sympy.Lambda``.
+    r"""Register a custom activation from its definition; SymPy derives its derivative.
 
-    Its derivative is derived by SymPy; its NumPy helper is printed from the
-    definition.  Registering the same name with the same definition again
-    returns the existing entry.
+    A constant or non-finite definition is refused.  Registering the same name
+    with the same definition again returns the existing activation.
+
+    Args:
+        name: an identifier, not one symprop or the generated code defines.
+        definition: a one-argument ``sympy.Lambda``.
+        latex: how the notes write its name: letters, a Greek letter,
+            ``\operatorname{..}`` / ``\mathrm{..}`` (and ``\mathit``, ``\mathsf``, ``\mathbf``,
+            ``\mathcal``, ``\text``), accents, one subscript; default ``\operatorname{name}``.
+
+    Returns:
+        The activation: call it on a matrix expression (entrywise) or a scalar.
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> z = sp.Symbol("z")
+        >>> swish2 = symprop.activation("swish2", sp.Lambda(z, z / (1 + sp.exp(-z))))
+        >>> symprop.text(swish2(sp.MatrixSymbol("x", 3, 1)))
+        'swish2(x)'
     """
     check_name(name, "activation name", ops_allowed=True)  # an op's name: the checks below say which
     if latex is not None:

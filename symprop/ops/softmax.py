@@ -110,6 +110,20 @@ LOGSUMEXP_NUMPY = (
 
 
 class _SoftmaxOp:
+    """``softmax(x, axis=0)``: the softmax of every column of ``x`` (axis=0), or of every row (axis=1).
+
+    Args (of a call):
+        x: a column vector or a matrix expression.
+        axis: 0 (each column, the default) or 1 (each row).
+
+    Example:
+        >>> import sympy as sp, symprop
+        >>> z = sp.MatrixSymbol("z", 3, 1)
+        >>> symprop.text(symprop.softmax(z))
+        'softmax(z)'
+        >>> symprop.softmax(sp.MatrixSymbol("S", 4, 6), axis=1).shape
+        (4, 6)
+    """
     name = "softmax"
     latex = r"\operatorname{softmax}"
     description = "exp(z_k) / sum_j exp(z_j), per column"

@@ -54,9 +54,20 @@ class FormulaCheck:
     shape_error: Optional[str] = None
     notes: list = field(default_factory=list)
     over_batch: bool = False  # the network is declared over a batch (its values are whole batches)
+    derived_latex: str = ""  # the derived gradient in LaTeX, for notebooks
 
     def __bool__(self):
         return self.ok
+
+    def __repr__(self):  # a notebook cell ending in check_gradient(...) shows the verdict, not the fields
+        return str(self)
+
+    def _repr_markdown_(self):
+        lines = str(self).split("\n")
+        md = [f"**{lines[0]}**", "", "```text", *lines[1:-1 - len(self.notes)], "```"]
+        derived = f"${self.derived_latex}$" if self.derived_latex else f"`{self.label} = {self.derived}`"
+        md += ["", f"symprop derives: {derived}", *(f"\n*note:* {n}" for n in self.notes)]
+        return "\n".join(md)
 
     def __str__(self):
         form = "batch form, mean over the batch" if self.batched else "per example"
@@ -81,6 +92,16 @@ class FormulaCheck:
         lines.append(f"  symprop derives: {self.label} = {self.derived}")
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+def _latex_equation(label: str, expr) -> str:
+    """The derived equation in LaTeX (dL/dW1 as a fraction, delta1 as delta^{[1]}); "" where the label is not a name."""
+    from ..printing import latex, latex_name
+
+    if expr is None or not label.replace("/", "").isidentifier():
+        return ""
+    lhs = rf"\frac{{\partial L}}{{\partial {latex_name(label[4:])}}}" if label.startswith("dL/d") else latex_name(label)
+    return f"{lhs} = {latex(expr)}"
 
 
 def _fmt(v) -> str:
@@ -177,7 +198,7 @@ def check_gradient(net, param, formula, *, batched: Optional[bool] = None, seed:
     result = FormulaCheck(
         ok=False, label=label, formula=parsed.text, source=parsed.source, batched=batched,
         derived=sympy_text(derived_expr) if derived_expr is not None else "?", points=count, exact=exact,
-        over_batch=namespace.over_batch,
+        over_batch=namespace.over_batch, derived_latex=_latex_equation(target.label, derived_expr),
     )
     result.notes.extend(_convention_notes(conv, parsed, target))
     if namespace.over_batch:

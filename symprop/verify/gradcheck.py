@@ -50,6 +50,16 @@ class ParamCheck:
     note: str = ""
     pattern: Optional[Pattern] = None  # how it is wrong, when the numbers show it (patterns.py)
 
+    def __str__(self):
+        verdict = "ok" if self.ok else "WRONG"
+        where = "" if self.worst_index is None or self.expected is None else (
+            f"; worst entry {tuple(self.worst_index)}: expected {self.expected:.6g}, got {self.got:.6g}")
+        pattern = f"; pattern {self.pattern}" if self.pattern is not None else ""
+        return (f"{self.name} {tuple(self.shape)}: {verdict} (max rel err {self.max_rel_err:.2e}, "
+                f"checked by {self.method or '-'}){where}{pattern}")
+
+    __repr__ = __str__  # report["W1"] in a notebook shows its verdict
+
 
 class GradcheckReport(Mapping):
     """Per parameter verdicts: ``report["W1"].ok``; ``print(report)`` shows the table."""
@@ -87,14 +97,16 @@ class GradcheckReport(Mapping):
     def __bool__(self):
         return self.ok
 
-    def __str__(self):
+    def _head(self) -> tuple:
         wrong = self.failed
         verdict = "all parameters ok" if not wrong else f"{len(wrong)} of {len(self)} parameters WRONG: {', '.join(wrong)}"
-        head = f"gradcheck: {verdict}"
         detail = f"reference: {self.reference}; {self.dtype.name}"
         if self.step is not None:
             detail += f", step {self.step:.2g} x parameter scale, rtol {self.rtol:.0e}"
         detail += f"; {self.loss_evaluations} loss evaluations, {self.backward_calls} backward call(s), {self.seconds:.3f} s"
+        return f"gradcheck: {verdict}", detail
+
+    def _rows(self) -> list:
         rows = [("param", "shape", "verdict", "max abs err", "max rel err", "worst entry", "expected", "got", "evals",
                  "checked by")]
         for c in self.checks.values():
@@ -104,15 +116,28 @@ class GradcheckReport(Mapping):
                 "-" if c.expected is None else f"{c.expected:.6g}", "-" if c.got is None else f"{c.got:.6g}",
                 str(c.evaluations), c.method,
             ))
+        return rows
+
+    def _remarks(self) -> list:
+        named = [f"{c.name}: pattern {c.pattern}" for c in self.checks.values() if c.pattern is not None]
+        named += [f"pattern {p}" for p in self.patterns]
+        return named + [f"note: {n}" for n in self.notes] + [f"{c.name}: {c.note}" for c in self.checks.values() if c.note]
+
+    def __str__(self):
+        head, detail = self._head()
+        rows = self._rows()
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
         table = ["  " + "  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
-        notes = [f"  note: {n}" for n in self.notes] + [f"  {c.name}: {c.note}" for c in self.checks.values() if c.note]
-        named = [f"  {c.name}: pattern {c.pattern}" for c in self.checks.values() if c.pattern is not None]
-        named += [f"  pattern {p}" for p in self.patterns]
-        return "\n".join([head, "  " + detail, *table, *named, *notes])
+        return "\n".join([head, "  " + detail, *table, *("  " + r for r in self._remarks())])
 
-    def __repr__(self):
-        return f"<GradcheckReport ok={self.ok} failed={self.failed}>"
+    __repr__ = __str__  # a notebook cell ending in gradcheck(...) shows the table
+
+    def _repr_markdown_(self):
+        head, detail = self._head()
+        rows = self._rows()
+        table = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+        table += ["| " + " | ".join(cell.replace("|", "\\|") for cell in r) + " |" for r in rows[1:]]
+        return "\n".join([f"**{head}**", "", detail, "", *table, "", *(f"- {r}" for r in self._remarks())]).rstrip() + "\n"
 
 
 # --------------------------------------------------------------------------
