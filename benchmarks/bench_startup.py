@@ -48,7 +48,7 @@ def main() -> None:
     for name, seconds in figures.items():
         print(f"{name:34s} {seconds:6.3f} s   {seconds - sympy:+.3f} s against import sympy")
     print(f"targets: symprop --help < 0.3 s: {figures['symprop --help']:.3f} s; "
-          f"first use <= import sympy + 0.1 s: +{figures['import symprop; symprop.Network'] - sympy:.3f} s")
+          f"first use <= import sympy + 0.1 s: {figures['import symprop; symprop.Network'] - sympy:+.3f} s")
 
 
 if __name__ == "__main__":
