@@ -25,17 +25,19 @@ class Phases:
             from tqdm import tqdm
         except ImportError:  # an optional dependency (pip install 'symprop[progress]')
             return
-        self.bar = tqdm(total=len(self.names), file=self.stream, leave=False, dynamic_ncols=True,
+        self.bar = tqdm(total=len(self.names), file=self.stream, leave=False, dynamic_ncols=True, mininterval=0,
                         bar_format="{desc}: {n_fmt}/{total_fmt} {bar} {elapsed}")
 
     def start(self, name: str) -> None:
         """The next phase begins (the one before it is done)."""
         if self.bar is None:
             return
+        self.bar.set_description_str(name, refresh=False)  # "pdflatex: 3/6": three phases done, this one running
         if self.started:
             self.bar.update(1)
+        else:
+            self.bar.refresh()
         self.started = True
-        self.bar.set_description_str(name)
 
     def clear(self) -> None:
         """Erase the bar before printing to the terminal (the next phase draws it again)."""
