@@ -99,10 +99,14 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="write --tex without test-compiling it (by default, where pdflatex is installed, "
                         "a .tex that does not compile is an error and nothing is written)")
 
-    e = sub.add_parser("emit", help="write the standalone NumPy training module of a model file",
-                       description="Write the standalone NumPy training module (forward, backward, optimizers, train) of a model file.")
+    e = sub.add_parser("emit", help="write the standalone NumPy (or PyTorch, or JAX) training module of a model file",
+                       description="Write the standalone training module of a model file: NumPy (forward, backward, "
+                                   "optimizers, train), a PyTorch nn.Module or JAX functions with the derived backward.")
     e.add_argument("model", help=MODEL_HELP)
     e.add_argument("-o", "--output", metavar="PATH", required=True, help="the .py file to write")
+    e.add_argument("--target", choices=("numpy", "torch", "jax"), default="numpy",
+                   help="numpy (default): a NumPy module; torch: an nn.Module whose backward is the derived one; "
+                        "jax: pure functions on a jax.custom_vjp with the derived backward")
     e.add_argument("--force", action="store_true", help=FORCE_HELP)
 
     c = sub.add_parser(
@@ -307,7 +311,8 @@ def cmd_emit(args) -> int:
 
     check_writable(args.output, args.force)  # before the work
     derivation = load_network(args.model).derive()
-    outputs = [(Path(args.output), derivation.numpy())]
+    source = {"numpy": derivation.numpy, "torch": derivation.torch, "jax": derivation.jax}[args.target]()
+    outputs = [(Path(args.output), source)]
     _report(_write_all(outputs, args.force))
     return 0
 

@@ -385,6 +385,47 @@ class Derivation:
 
         return numpy_module(self)
 
+    def torch(self) -> str:
+        """The source of a standalone PyTorch module (torch and the standard library its only imports).
+
+        ``Model(seed, dtype)`` is an ``nn.Module`` holding the parameters;
+        ``model(**inputs)`` predicts and ``model.loss(**data).backward()`` runs
+        this derivation's backward pass (``DerivedLoss``, a
+        ``torch.autograd.Function``); ``forward``, ``loss`` and ``gradients``
+        are functions of a dict of parameters, as in the NumPy module.
+
+        Example:
+            >>> import symprop, torch
+            >>> source = symprop.mlp([3, 4, 2], loss=symprop.cross_entropy).derive().torch()
+            >>> module = {}
+            >>> exec(compile(source, "model.py", "exec"), module)
+            >>> model = module["Model"](seed=0)  # the dtype: torch's default
+            >>> model.loss(torch.ones(5, 3), torch.eye(2)[[0, 1, 0, 1, 0]]).backward()
+            >>> model.params["W1"].grad.shape
+            torch.Size([4, 3])
+        """
+        from .export_torch import torch_module
+
+        return torch_module(self)
+
+    def jax(self) -> str:
+        """The source of a standalone JAX module (jax and the standard library its only imports).
+
+        Pure functions of a dict of parameters: ``init_params``, ``forward``,
+        ``loss`` and ``gradients``, and ``derived_loss``, the loss as a
+        ``jax.custom_vjp`` whose backward is this derivation's backward pass
+        (``jax.grad(derived_loss)``, jit-able).
+
+        Example:
+            >>> import symprop
+            >>> source = symprop.mlp([3, 4, 2], loss=symprop.cross_entropy).derive().jax()
+            >>> "@jax.custom_vjp" in source and "import numpy" not in source
+            True
+        """
+        from .export_jax import jax_module
+
+        return jax_module(self)
+
     # Jupyter: JupyterLab, the classic Notebook and VS Code all prefer text/markdown to text/latex,
     # so each shows the Markdown notes (KaTeX/MathJax maths); text/latex serves nbconvert's LaTeX/PDF
     # export.  No _repr_html_: it would win everywhere and VS Code does not typeset maths in HTML.

@@ -44,6 +44,9 @@ GENERATED = frozenset({
     "L", "dL", "m", "Yhat",
     # reserved since the first release (kept so no name that was refused becomes valid)
     "cache", "seed", "dtype", "epochs", "batch_size", "optimizer", "self", "numpy", "lr",
+    # the PyTorch module (templates/module_torch.py.j2, export_torch.py): its imports, classes, and the
+    # locals of DerivedLoss and _backward_pass, where the user's names are arguments and locals too
+    "torch", "math", "Model", "DerivedLoss", "ctx", "param_values", "tensors", "numbers",
 })
 
 # What a recurrent network's module (templates/recurrent_module.py.j2) defines

@@ -406,6 +406,8 @@ class Network:
                     names[arg] = (layer_name(base, layer), "pre-activation", layer, None, base, "")
             marker = markers.get(act)
             base = marker.base if marker is not None else _case("a", act)
+            if marker is not None and any(entry[0] == layer_name(base, layer) for entry in names.values()):
+                base = _case("a", act)  # a normalisation's name for its input (Z1) that the pre-activation already has
             names[act] = (layer_name(base, layer), "activation", layer, ops.activation_name(act), base, "")
         for i, pred in enumerate(predictions):
             base = _case("yhat", pred)
@@ -441,7 +443,12 @@ class Network:
             raise DeclarationError("the loss is itself an activation; apply a loss op to it")
         names[loss] = ("L", "loss", None, None, "L", "")
 
-        self._check_derived_names([n for n, *_ in names.values()], order)
+        given = [n for n, *_ in names.values()]
+        if len(set(given)) != len(given):  # two values under one name would share one entry of every table below
+            twice = sorted({n for n in given if given.count(n) > 1})
+            raise DeclarationError(f"symprop named two values {', '.join(twice)}: please report this network; "
+                                   "giving one of them a name with symprop.name(expr, "u") works around it")
+        self._check_derived_names(given, order)
 
         replacement: dict = {}
         memo: dict = {}

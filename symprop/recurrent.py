@@ -1137,6 +1137,18 @@ class RecurrentDerivation:
 
         return numpy_module(self)
 
+    def torch(self) -> str:
+        raise UnsupportedOperationError(
+            f"the PyTorch export does not cover recurrent networks yet ('{self.network.name}'): "
+            "emit its NumPy module (symprop emit, the default --target numpy)"
+        )
+
+    def jax(self) -> str:
+        raise UnsupportedOperationError(
+            f"the JAX export does not cover recurrent networks yet ('{self.network.name}'): "
+            "emit its NumPy module (symprop emit, the default --target numpy)"
+        )
+
     def _repr_latex_(self):
         return self.latex()
 

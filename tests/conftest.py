@@ -1,6 +1,6 @@
 """Shared test fixtures.
 
-Optional oracles (PyTorch, pdflatex) skip with a reason locally; CI sets
+Optional oracles (PyTorch, JAX, pdflatex) skip with a reason locally; CI sets
 SYMPROP_REQUIRE_ORACLES=1 so that a missing oracle fails instead of skipping.
 """
 
@@ -33,6 +33,17 @@ def torch():
         _missing("PyTorch is not installed (the extra 'torch': pip install -e '.[torch]' --extra-index-url https://download.pytorch.org/whl/cpu)")
     _torch.set_default_dtype(_torch.float64)
     return _torch
+
+
+@pytest.fixture
+def jax():
+    """jax with float64 enabled (the JAX export's oracle: jax.grad)."""
+    try:
+        import jax as _jax
+    except ImportError:
+        _missing("JAX is not installed (pip install -e '.[jax]')")
+    _jax.config.update("jax_enable_x64", True)
+    return _jax
 
 
 @pytest.fixture

@@ -83,6 +83,15 @@ def softmax_rows():
     return symprop.Network(loss, params=[s["W"]], inputs=[s["X"]], targets=[s["Y"]], name="row softmax")
 
 
+def softmax_rows_layer_norm():
+    """A row softmax feeding a layer norm: the norm names its input Z, as the softmax's own argument is named
+    (found by the layer fuzzer: both values were Z, and evaluate() mixed them up)."""
+    s = _mats(X=(3, 4), Y=(2, 4), W=(3, 3), g=(3, 1), c=(3, 1), V=(2, 3))
+    h = symprop.layer_norm(symprop.softmax(s["W"] * s["X"], axis=1), s["g"], s["c"])
+    return symprop.Network(symprop.mse(s["V"] * h, s["Y"]), params=[s["W"], s["g"], s["c"], s["V"]], inputs=[s["X"]],
+                           targets=[s["Y"]], name="row softmax, then layer norm")
+
+
 def attention(masked=False, tokens=5, d=4, d_k=3, classes=2):
     s = _mats(X=(d, tokens), Y=(classes, tokens), W_Q=(d_k, d), W_K=(d_k, d), W_V=(d_k, d), W_o=(classes, d_k))
     inputs = [s["X"]]
@@ -194,6 +203,7 @@ def table() -> dict:
         "ln_column": ln_column(),
         "ln_sequence": ln_sequence(),
         "softmax_rows": softmax_rows(),
+        "softmax_rows_layer_norm": softmax_rows_layer_norm(),
         "attention": attention(),
         "attention_masked": attention(masked=True),
         "transformer_block": transformer_block(),
