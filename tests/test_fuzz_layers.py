@@ -7,13 +7,14 @@ with random sizes, activations, losses, residual paths and depths.  For each:
 the derivation's numbers (``evaluate``) and the emitted module's gradients
 agree with torch autograd on the declared loss (F.batch_norm, F.layer_norm,
 F.conv2d, the pools: tests/torch_oracle.py), and the LaTeX and Markdown notes
-render.  ``SYMPROP_FUZZ_LAYERS`` sets how many networks are drawn (default 40); the draws are
+render.  ``SYMPROP_FUZZ_LAYERS`` sets how many networks are drawn (15; 40 in the full tier); the draws are
 the same on every run unless ``SYMPROP_FUZZ_RANDOM=1`` (then ``--hypothesis-seed=N`` picks them).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import numpy as np
 import pytest
