@@ -71,13 +71,20 @@ def _seed(text: str) -> int:
     return value
 
 
+MODEL_HELP = "a .py file defining a symprop.Network (named `net`), or a .toml model"
+FORCE_HELP = "replace output files that symprop did not generate"
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="symprop", description="Symbolic backpropagation: derive, render, emit, verify.")
-    parser.add_argument("--version", action="version", version=f"symprop {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=f"symprop {__version__}", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser,
+                                help="one of these (`symprop COMMAND --help` lists its options):")
 
-    d = sub.add_parser("derive", help="derive the backprop equations of a model file and write notes/code")
-    d.add_argument("model", help="a .py file defining a symprop.Network (named `net`), or a .toml model")
+    d = sub.add_parser("derive", help="derive the backprop equations of a model file and write notes/code",
+                       description="Print the backprop equations of a model file; write them as notes (.tex, .md, .pdf) "
+                                   "and as a NumPy training module (.py).")
+    d.add_argument("model", help=MODEL_HELP)
     d.add_argument("--tex", metavar="PATH", help="write a standalone LaTeX derivation")
     d.add_argument("--md", metavar="PATH", help="write a Markdown derivation")
     d.add_argument("--pdf", nargs="?", const=True, metavar="PATH",
@@ -86,25 +93,27 @@ def _build_parser() -> argparse.ArgumentParser:
     d.add_argument("--values", metavar="NAME=V,...", help="a worked numeric example, e.g. x=2,w=3,b=1,y=5")
     d.add_argument("--lr", type=float, default=None, help="learning rate of the worked example's update (default 0.1)")
     d.add_argument("--optimizer", choices=("sgd", "momentum", "adam"), default="sgd",
-                   help="the update rule the notes write out (default sgd)")
-    d.add_argument("--force", action="store_true", help="replace output files that symprop did not generate")
+                   help="the update rule the notes and --values write out (default sgd)")
+    d.add_argument("--force", action="store_true", help=FORCE_HELP)
     d.add_argument("--no-latex-check", dest="latex_check", action="store_false",
                    help="write --tex without test-compiling it (by default, where pdflatex is installed, "
                         "a .tex that does not compile is an error and nothing is written)")
 
-    e = sub.add_parser("emit", help="write the standalone NumPy (or PyTorch, or JAX) training module of a model file")
-    e.add_argument("model")
-    e.add_argument("-o", "--output", metavar="PATH", required=True)
+    e = sub.add_parser("emit", help="write the standalone NumPy (or PyTorch, or JAX) training module of a model file",
+                       description="Write the standalone training module of a model file: NumPy (forward, backward, "
+                                   "optimizers, train), a PyTorch nn.Module or JAX functions with the derived backward.")
+    e.add_argument("model", help=MODEL_HELP)
+    e.add_argument("-o", "--output", metavar="PATH", required=True, help="the .py file to write")
     e.add_argument("--target", choices=("numpy", "torch", "jax"), default="numpy",
                    help="numpy (default): a NumPy module; torch: an nn.Module whose backward is the derived one; "
                         "jax: pure functions on a jax.custom_vjp with the derived backward")
-    e.add_argument("--force", action="store_true")
+    e.add_argument("--force", action="store_true", help=FORCE_HELP)
 
     c = sub.add_parser(
         "check", help="check a hand-derived gradient formula",
         description="Check a hand-derived formula for dL/d(param) against the derivation; exit 0 if right, 1 if wrong.",
     )
-    c.add_argument("model")
+    c.add_argument("model", help=MODEL_HELP)
     c.add_argument("--param", required=True,
                    help="the parameter or input the formula is the gradient of (or an adjoint: delta1, ...)")
     c.add_argument("--formula", required=True, help=r"e.g. 'delta1 @ x.T' or '\delta^{[1]} x^{\top}'")
@@ -119,26 +128,42 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="the row (batch-first) convention: examples as rows, weights (in, out)")
     c.add_argument("--hyperparams", metavar="NAME=V,...", default=None, help="numbers for the network's hyper-parameters")
 
-    demo = sub.add_parser("demo", help="derive a built-in two-layer network: writes .tex, .md, .py and .pdf")
-    demo.add_argument("--outdir", default="symprop_demo", help="directory for the outputs (created if missing)")
-    demo.add_argument("--force", action="store_true")
+    demo = sub.add_parser("demo", help="derive a built-in two-layer network: writes .tex, .md, .py and .pdf",
+                          description="Derive a built-in two-layer network (3-4-2, ReLU, softmax, cross-entropy) and write "
+                                      "its notes (.tex, .md, and .pdf where pdflatex is installed) and its training module.")
+    demo.add_argument("--outdir", default="symprop_demo", help="directory for the outputs (created if missing; default symprop_demo)")
+    demo.add_argument("--force", action="store_true", help=FORCE_HELP)
 
-    sub.add_parser("preamble", help="print the LaTeX preamble lines a document needs to \\input the notes' fragment")
+    sub.add_parser("preamble", help="print the LaTeX preamble lines a document needs to \\input the notes' fragment",
+                   description="Print the LaTeX preamble lines a course's document needs to \\input the fragment of the notes "
+                               "(symprop derive --tex writes a standalone document; d.latex() the fragment).")
     return parser
 
 
-def _derive_outputs(derivation, args, stem: str) -> list:
+def _derive_phases(args) -> list:
+    """The phases of ``symprop derive`` that the progress bar counts."""
+    compiles = args.pdf or (args.tex and args.latex_check and shutil.which("pdflatex"))
+    return ["load the model", "derive", *(["LaTeX"] if args.tex or args.pdf else []), *(["pdflatex"] if compiles else []),
+            *(["Markdown"] if args.md else []), *(["NumPy module"] if args.py else []), "write"]
+
+
+def _derive_outputs(derivation, args, stem: str, progress=None) -> list:
     """Every requested output as (path, bytes-or-text), all made before anything is written."""
+    from .progress import Phases
+
+    progress = progress or Phases([])
     values = parse_values(args.values) if args.values else None
     lr = args.lr if args.lr is not None else (0.1 if values else None)
     outputs = []
     if args.tex or args.pdf:
+        progress.start("LaTeX")
         tex = derivation.latex(standalone=True, values=values, learning_rate=lr, optimizer=args.optimizer)
     if args.tex:
         outputs.append((Path(args.tex), tex))
     if args.pdf:  # only the PDF: its .tex is compiled in a private directory, never written here
         from .pdf import pdf_bytes
 
+        progress.start("pdflatex")
         if isinstance(args.pdf, str):
             pdf_path = Path(args.pdf)
         else:
@@ -148,10 +173,13 @@ def _derive_outputs(derivation, args, stem: str) -> list:
         from .pdf import pdf_bytes
 
         # compiled and thrown away: a .tex that does not compile is an error, never a file written with exit 0
+        progress.start("pdflatex")
         pdf_bytes(tex.encode("utf-8"), args.tex)
     if args.md:
+        progress.start("Markdown")
         outputs.append((Path(args.md), derivation.markdown(values=values, learning_rate=lr, optimizer=args.optimizer)))
     if args.py:
+        progress.start("NumPy module")
         outputs.append((Path(args.py), derivation.numpy()))
     return outputs
 
@@ -161,6 +189,85 @@ def _write_all(outputs, force: bool) -> list:
     from .outputs import write_all
 
     return write_all(outputs, force)
+
+
+def _report(written) -> None:
+    """Say on stderr where each output went and how big it is (lines of text, pages of a PDF)."""
+    from .outputs import describe_file
+
+    for path in written:
+        print(f"wrote {path} ({describe_file(path)})", file=sys.stderr)
+
+
+def _note(message: str) -> None:
+    print(f"symprop: note: {message}", file=sys.stderr)
+
+
+def _check_options(args, recurrent: bool) -> None:
+    """--lr and --optimizer only matter where something shows the update: a note where they change nothing."""
+    notes = bool(args.tex or args.md or args.pdf)
+    if args.lr is not None and not args.values:
+        _note("--lr sets the step of the worked example and has no effect without --values")
+    if args.optimizer != "sgd":
+        if recurrent:
+            raise SympropError(f"--optimizer {args.optimizer}: the notes and the terminal of a recurrent network write "
+                               "gradient descent with clipping; only --optimizer sgd is available for them")
+        if not (notes or args.values):
+            _note(f"--optimizer {args.optimizer} sets the update rule of the notes and of --values, "
+                  "and has no effect without --tex, --md, --pdf or --values (the --py module has every optimizer)")
+
+
+def _update_lines(derivation, optimizer: str) -> list:
+    """The derivation as printed, with the update steps in the optimizer's form (as the notes write them)."""
+    lines = str(derivation).splitlines()
+    if optimizer == "sgd":
+        return lines
+    from .notes.context import ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, MOMENTUM
+    from .printing import text
+
+    symbols = {s.name: s.symbol for s in derivation.steps}
+    out = [f"{optimizer}: μ = {MOMENTUM}, from v = 0" if optimizer == "momentum" else
+           f"adam: β1 = {ADAM_BETA1}, β2 = {ADAM_BETA2}, ε = {ADAM_EPSILON:g}, from s = r = 0; "
+           "at step t, ŝ = s/(1 - β1^t), r̂ = r/(1 - β2^t)"] if any(s.kind == "update" for s in derivation.steps) else []
+    for s, line in zip(derivation.steps, lines):  # one line per step
+        if s.kind != "update":
+            out.append(line)
+            continue
+        theta, grad = text(s.symbol), text(symbols["d" + s.of])
+        if optimizer == "momentum":
+            out += [f"    v_{theta} ← μ·v_{theta} + {grad}", f"({s.number}) {theta} ← {theta} - η·v_{theta}"]
+            continue
+        square, divide = (f"{grad} ⊙ {grad}", "⊘") if s.symbol.is_Matrix else (f"({grad})**2", "/")
+        out += [f"    s_{theta} ← β1·s_{theta} + (1 - β1)·{grad}", f"    r_{theta} ← β2·r_{theta} + (1 - β2)·{square}",
+                f"({s.number}) {theta} ← {theta} - η·ŝ_{theta} {divide} (√r̂_{theta} + ε)"]
+    return out
+
+
+def _worked_values(derivation, values: dict, optimizer: str, lr: float) -> dict:
+    """The numbers of --values: every step's, and the optimizer's first step (the notes' worked example)."""
+    numbers = derivation.evaluate(values, learning_rate=lr)
+    if optimizer == "sgd":
+        return numbers
+    import numpy as np
+
+    from .notes.context import first_step, given_values
+
+    given = given_values(derivation, values)
+    out = {}
+    for s in derivation.steps:
+        if s.kind != "update":
+            continue
+        theta = np.asarray(given[s.of], dtype=float)
+        new, states = first_step(theta, np.asarray(numbers[f"dL/d{s.of}"], dtype=float).reshape(theta.shape), optimizer, lr)
+        for letter, value in states:
+            out[f"{letter}_{s.of}"] = _plain(value)
+        out[s.key] = _plain(new)
+    return {**{k: v for k, v in numbers.items() if k not in out}, **out}
+
+
+def _plain(value):
+    """1x1 results as plain floats, as evaluate gives them."""
+    return float(value.reshape(-1)[0]) if value.size == 1 else value
 
 
 def cmd_derive(args) -> int:
@@ -175,16 +282,25 @@ def cmd_derive(args) -> int:
             from .outputs import check_writable
 
             check_writable(target, args.force)  # a missing directory: fail before the work
-    net = load_network(args.model)
-    derivation = net.derive()
-    _print(derivation)
-    if args.values:
-        values = derivation.evaluate(parse_values(args.values), learning_rate=args.lr if args.lr is not None else 0.1)
-        _print()
-        for key, value in values.items():
-            _print(f"{key} = {value}")
-    for path in _write_all(_derive_outputs(derivation, args, Path(args.model).stem), args.force):
-        print(f"wrote {path}", file=sys.stderr)
+    from .progress import Phases
+    from .recurrent import RecurrentDerivation
+
+    with Phases(_derive_phases(args)) as progress:
+        progress.start("load the model")
+        net = load_network(args.model)
+        progress.start("derive")
+        derivation = net.derive()
+        progress.clear()  # for the notes and the equations; the bar is drawn again at the next phase
+        _check_options(args, isinstance(derivation, RecurrentDerivation))
+        lines = _update_lines(derivation, args.optimizer)
+        if args.values:
+            values = _worked_values(derivation, parse_values(args.values), args.optimizer, args.lr if args.lr is not None else 0.1)
+            lines += ["", *(f"{key} = {value}" for key, value in values.items())]
+        _print("\n".join(lines))
+        outputs = _derive_outputs(derivation, args, Path(args.model).stem, progress)
+        progress.start("write")
+        written = _write_all(outputs, args.force)
+    _report(written)
     return 0
 
 
@@ -196,8 +312,8 @@ def cmd_emit(args) -> int:
     check_writable(args.output, args.force)  # before the work
     derivation = load_network(args.model).derive()
     source = {"numpy": derivation.numpy, "torch": derivation.torch, "jax": derivation.jax}[args.target]()
-    for path in _write_all([(Path(args.output), source)], args.force):
-        print(f"wrote {path}", file=sys.stderr)
+    outputs = [(Path(args.output), source)]
+    _report(_write_all(outputs, args.force))
     return 0
 
 
@@ -245,8 +361,7 @@ def cmd_demo(args) -> int:
             except OSError:
                 pass
         raise
-    for path in written:
-        print(f"wrote {path}", file=sys.stderr)
+    _report(written)
     return 0
 
 

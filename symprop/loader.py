@@ -38,7 +38,8 @@ def load_network(path) -> Network:
     except SyntaxError as exc:
         raise ModelFileError(f"{path}, line {exc.lineno}: syntax error: {describe(exc.msg)}") from None
     except OSError as exc:
-        if exc.filename != str(path):  # the model's own code failed to open something
+        # runpy names the model by its absolute path; anything else is what the model's own code failed to open
+        if exc.filename is None or os.path.abspath(exc.filename) != os.path.abspath(path):
             raise ModelFileError(f"{path}{_line_of(exc, path)}: {type(exc).__name__}: {describe(exc)}") from None
         raise ModelFileError(f"cannot read model file {path}: {exc.strerror or describe(exc)}") from None
     except SystemExit as exc:

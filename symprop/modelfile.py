@@ -76,7 +76,7 @@ def _activation(value, what: str, custom: dict, path):
         return ops.softmax
     rule = ops.activations().get(value)
     if rule is None:
-        known = sorted(ops.activations()) + ["softmax"] + sorted(custom)
+        known = sorted(set(ops.activations()) | set(custom) | {"softmax"})  # a custom one is registered too: named once
         raise ModelFileError(
             f"{path}: network.{what} = {repr(value)[:60]} is not an activation; known: {', '.join(known)}"
         )

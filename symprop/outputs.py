@@ -201,3 +201,17 @@ def _remove(paths) -> None:
 def write_atomic(path, data, force: bool = False) -> Path:
     """Write ``data`` (str or bytes) to ``path`` via a temporary file and a rename."""
     return write_all([(path, data)], force)[0]
+
+
+def describe_file(path) -> str:
+    """How big a written file is, for the user: "412 lines, 18.3 kB", or "6 pages, 225.3 kB" for a PDF."""
+    payload = Path(path).read_bytes()
+    size = len(payload)
+    size_text = f"{size} bytes" if size < 1000 else f"{size / 1000:.1f} kB" if size < 1_000_000 else f"{size / 1e6:.1f} MB"
+    if payload.startswith(b"%PDF"):
+        from .pdf import pdf_pages
+
+        pages = pdf_pages(payload)
+        return size_text if pages is None else f"{pages} page{'s' * (pages != 1)}, {size_text}"
+    lines = payload.count(b"\n") + (not payload.endswith(b"\n") and size > 0)
+    return f"{lines} line{'s' * (lines != 1)}, {size_text}"

@@ -94,3 +94,27 @@ def _first_latex_error(log: str, run) -> str:
 
 
 __all__ = ["compile_pdf", "pdf_bytes", "pdflatex_path"]
+
+
+_PAGE = re.compile(rb"/Type\s*/Page(?![A-Za-z])")
+
+
+def pdf_pages(data: bytes):
+    """The number of pages of a PDF, or None if none are found.
+
+    pdfTeX keeps the page objects in compressed object streams (PDF 1.5), so
+    those streams are inflated and searched too; no PDF library is needed.
+    """
+    import zlib
+
+    count = len(_PAGE.findall(data))
+    for match in re.finditer(rb"(?<!end)stream\r?\n", data):
+        head = data[max(0, match.start() - 500):match.start()]
+        if b"/ObjStm" not in head[head.rfind(b" obj"):]:
+            continue
+        try:
+            body = zlib.decompressobj().decompress(data[match.end():])  # stops at the end of the stream's data
+        except zlib.error:
+            continue
+        count += len(_PAGE.findall(body))
+    return count or None

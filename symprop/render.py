@@ -173,10 +173,13 @@ def notes_main(net, script: str, values=None, learning_rate=None, argv=None, ste
     except (SympropError, OSError) as exc:  # OSError: the directory cannot be made
         print(f"{stem}: error: {getattr(exc, 'strerror', None) or exc}", file=sys.stderr)
         raise SystemExit(2) from None
+    from .cli import _print  # survives `python examples/x.py | head`, as the symprop command does
+    from .outputs import describe_file
+
     for path in written:
-        print(f"wrote {path}")
+        _print(f"wrote {path} ({describe_file(path)})")
     if not shutil.which("pdflatex"):
-        print("pdflatex not found: no PDF (apt-get install texlive-latex-base texlive-latex-recommended texlive-pictures)")
+        _print("pdflatex not found: no PDF (apt-get install texlive-latex-base texlive-latex-recommended texlive-pictures)")
     return written
 
 

@@ -4,6 +4,7 @@ Optional oracles (PyTorch, JAX, pdflatex) skip with a reason locally; CI sets
 SYMPROP_REQUIRE_ORACLES=1 so that a missing oracle fails instead of skipping.
 """
 
+import json
 import os
 import shutil
 import sys
@@ -29,7 +30,7 @@ def torch():
     try:
         import torch as _torch
     except ImportError:
-        _missing("PyTorch is not installed (pip install torch==2.13.0)")
+        _missing("PyTorch is not installed (the extra 'torch': pip install -e '.[torch]' --extra-index-url https://download.pytorch.org/whl/cpu)")
     _torch.set_default_dtype(_torch.float64)
     return _torch
 
@@ -53,19 +54,52 @@ def pdflatex():
     return path
 
 
+FUZZ_MODULES = {"render": ("tests.test_fuzz_render", "test_fuzz_render"), "fuzz": ("tests.test_fuzz", "test_fuzz")}
+_WORKER_STATS = []  # under pytest-xdist: the counts each worker sent back
+
+
+def _local_stats() -> dict:
+    """{"render"/"fuzz": that module's STATS} of the fuzzing modules this process ran."""
+    out = {}
+    for key, names in FUZZ_MODULES.items():
+        module = next((sys.modules[n] for n in names if n in sys.modules), None)
+        if module is not None:
+            out[key] = module.STATS
+    return out
+
+
+def pytest_sessionfinish(session):
+    if hasattr(session.config, "workeroutput"):  # a pytest-xdist worker: send its counts to the controller
+        session.config.workeroutput["fuzz_stats"] = json.dumps(_local_stats())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):  # pytest-xdist's controller, as each worker ends
+    _WORKER_STATS.append(json.loads(getattr(node, "workeroutput", {}).get("fuzz_stats", "{}")))
+
+
+def _merged_stats() -> dict:
+    merged = {}
+    for stats in [_local_stats(), *_WORKER_STATS]:
+        for key, counts in stats.items():
+            into = merged.setdefault(key, {})
+            for name, value in counts.items():
+                into[name] = into.get(name, type(value)()) + value  # counts add up, lists of refusals join
+    return merged
+
+
 def pytest_terminal_summary(terminalreporter):
     """Print the fuzzing counts (tests/test_fuzz.py, tests/test_fuzz_render.py) at the end of the session."""
-    render = sys.modules.get("tests.test_fuzz_render") or sys.modules.get("test_fuzz_render")
-    if render is not None and render.STATS["rendered"]:
-        stats = render.STATS
+    merged = _merged_stats()
+    stats = merged.get("render")
+    if stats and stats["rendered"]:
         terminalreporter.write_line(
             f"fuzz render: {stats['rendered']} networks rendered (.tex, .md, worked example), {stats['compiled']} compiled,"
             f" {stats['refused']} not derivable"
         )
-    fuzz = sys.modules.get("tests.test_fuzz") or sys.modules.get("test_fuzz")
-    if fuzz is None or not fuzz.STATS["generated"]:
+    stats = merged.get("fuzz")
+    if not stats or not stats["generated"]:
         return
-    stats = fuzz.STATS
     kinks = f", {stats['at a kink']} discarded (no point away from a ReLU kink)" if stats.get("at a kink") else ""
     terminalreporter.write_line(
         f"fuzz: {stats['generated']} networks generated, {stats['failed']} failed, {len(stats['refused'])} refused{kinks}"

@@ -1,8 +1,9 @@
 """Deep networks work at all: nothing walks the graph recursively (issue 11).
 
-By default a 400-layer MLP and a 400-block residual tower are declared,
-derived, rendered and emitted with Python's recursion limit lowered to 250
-frames, so any recursion over the layers fails here.  SYMPROP_DEEP=1 (run by
+By default a 300-layer MLP and a 300-block residual tower (400 in the full
+tier, SYMPROP_FULL=1) are declared, derived, rendered and emitted with
+Python's recursion limit lowered to 250 frames, so any recursion over the
+layers fails here.  SYMPROP_DEEP=1 (run by
 .ci/run) takes both to 1000 layers at the default limit.  Nothing is timed:
 benchmarks/bench_depth.py prints the times.
 """
@@ -16,9 +17,10 @@ from sympy.core.cache import clear_cache
 
 import symprop
 from symprop import examples
+from tests.tiers import FULL
 
 DEEP = os.environ.get("SYMPROP_DEEP") == "1"
-DEPTH = 1000 if DEEP else 400
+DEPTH = 1000 if DEEP else 400 if FULL else 300  # 300 layers are 50 frames more than the limit leaves
 RECURSION_LIMIT = 1000 if DEEP else 250  # well below the depth: a walk over the layers would overflow
 WIDTH = 3
 

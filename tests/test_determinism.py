@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.tiers import FULL
+
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = """
@@ -28,6 +30,7 @@ def run(seed: str) -> str:
 
 
 def test_derivation_is_identical_across_hash_seeds():
-    outputs = {seed: run(seed) for seed in ("0", "1", "12345")}
+    seeds = ("0", "1", "12345") if FULL else ("0", "12345")  # two fresh processes are the check; the full tier adds a third
+    outputs = {seed: run(seed) for seed in seeds}
     assert len(outputs["0"]) > 1000
-    assert outputs["0"] == outputs["1"] == outputs["12345"]
+    assert len(set(outputs.values())) == 1

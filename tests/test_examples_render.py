@@ -10,12 +10,17 @@ import pytest
 
 from symprop.loader import load_network
 from symprop.outputs import was_generated
+from tests.tiers import FULL
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 SCRIPTS = sorted(p for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
 # the scripts that write lecture notes (the others, mlp and digits, are about generated code)
 NOTE_SCRIPTS = [p for p in SCRIPTS if "notes_main" in p.read_text()]
+# the default run writes the notes of a scalar, a matrix, a code-writing and a recurrent example;
+# the full tier (SYMPROP_FULL=1) every one (a PDF each: 2-5 s)
+SELECTION = {"relu_neuron", "two_layer", "mlp", "rnn"}
+NOTES_RUN = NOTE_SCRIPTS if FULL else [p for p in NOTE_SCRIPTS if p.stem in SELECTION]
 OUTPUTS = {}  # script -> the stems of the notes it writes, when not its own name
 
 
@@ -30,10 +35,11 @@ def test_the_classic_networks_are_all_there():
             "two_layer", "residual"} <= names
 
 
-@pytest.mark.parametrize("script", NOTE_SCRIPTS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("script", NOTES_RUN, ids=lambda p: p.stem)
 def test_example_writes_its_notes(script, tmp_path):
     run = run_example(script, "--outdir", str(tmp_path))
     assert run.returncode == 0, run.stderr
+    assert f"wrote {tmp_path / script.stem}.tex (" in run.stdout or script.stem in OUTPUTS, run.stdout  # it says what it wrote
     for stem in OUTPUTS.get(script.stem, [script.stem]):
         for suffix in (".tex", ".md"):
             path = tmp_path / f"{stem}{suffix}"
@@ -69,3 +75,15 @@ def test_deep_example_shows_the_sigmoid_gradient_shrinking():
     sigmoid, relu = deep.gradient_norms(deep.sigmoid_net, values), deep.gradient_norms(deep.relu_net, values)
     assert sigmoid[0] < sigmoid[-1] / 100  # layer 1 learns orders of magnitude slower than the last
     assert sigmoid[0] / sigmoid[-1] < relu[0] / relu[-1]
+
+
+def test_the_default_selection_names_example_scripts_that_write_notes():
+    assert SELECTION <= {p.stem for p in NOTE_SCRIPTS}
+
+
+def test_an_example_piped_into_head_is_no_error(tmp_path):
+    command = f"{sys.executable} {EXAMPLES / 'relu_neuron.py'} --outdir {tmp_path} | head -c 0"  # gone before the first line
+    run = subprocess.run(command, shell=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), capture_output=True,
+                         text=True, timeout=600, executable="/bin/bash")
+    assert run.returncode == 0 and "Traceback" not in run.stderr and "BrokenPipe" not in run.stderr, run.stderr
+    assert (tmp_path / "relu_neuron.md").exists()  # every file is still written

@@ -5,18 +5,19 @@ SYMPROP_TRAIN_EXAMPLES=1 (``.ci/run`` sets it); the default run skips them
 with that reason.
 """
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.tiers import enabled
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "examples") not in sys.path:
     sys.path.insert(0, str(ROOT / "examples"))
 
 pytestmark = pytest.mark.skipif(
-    os.environ.get("SYMPROP_TRAIN_EXAMPLES") != "1", reason="training examples run in CI (SYMPROP_TRAIN_EXAMPLES=1)"
+    not enabled("SYMPROP_TRAIN_EXAMPLES"), reason="training examples run in the full tier (SYMPROP_FULL=1, CI)"
 )
 
 

@@ -1,21 +1,23 @@
 """examples/ddp_digits.py: the exported torch module trained with DistributedDataParallel (2 CPU processes, gloo).
 
-Gated by SYMPROP_TRAIN_EXAMPLES=1 (``.ci/run`` sets it): it trains two networks for 30 epochs; and
+Gated with the training examples (the full tier, SYMPROP_FULL=1, which ``.ci/run`` runs; or
+SYMPROP_TRAIN_EXAMPLES=1): it trains two networks for 30 epochs; and
 torch.compile of an exported model (seconds of compiling).
 """
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.tiers import enabled
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "examples") not in sys.path:
     sys.path.insert(0, str(ROOT / "examples"))
 
 pytestmark = pytest.mark.skipif(
-    os.environ.get("SYMPROP_TRAIN_EXAMPLES") != "1", reason="training examples run in CI (SYMPROP_TRAIN_EXAMPLES=1)"
+    not enabled("SYMPROP_TRAIN_EXAMPLES"), reason="training examples run in the full tier (SYMPROP_FULL=1, CI)"
 )
 
 

@@ -17,7 +17,6 @@ draws 3000 networks up to depth 8.  CI runs the default (150 networks); the
 counts are printed at the end of the session.
 """
 
-import os
 
 import numpy as np
 from hypothesis import HealthCheck, given, reject, settings
@@ -25,6 +24,7 @@ from hypothesis import strategies as st
 
 import symprop
 from symprop import ops
+from tests.tiers import budget
 from tests.netgen import (
     PSEUDO,
     Spec,
@@ -38,7 +38,7 @@ from tests.netgen import (
     valid_spec,
 )
 
-EXAMPLES = int(os.environ.get("SYMPROP_FUZZ_EXAMPLES", "150"))
+EXAMPLES = budget("SYMPROP_FUZZ_EXAMPLES", fast=50, full=150)
 MAX_DEPTH = 5 if EXAMPLES <= 300 else 8
 STATS = {"generated": 0, "failed": 0, "refused": [], "at a kink": 0}
 

@@ -7,7 +7,7 @@ with random sizes, activations, losses, residual paths and depths.  For each:
 the derivation's numbers (``evaluate``) and the emitted module's gradients
 agree with torch autograd on the declared loss (F.batch_norm, F.layer_norm,
 F.conv2d, the pools: tests/torch_oracle.py), and the LaTeX and Markdown notes
-render.  ``SYMPROP_FUZZ_LAYERS`` sets how many networks are drawn (default 40); the draws are
+render.  ``SYMPROP_FUZZ_LAYERS`` sets how many networks are drawn (15; 40 in the full tier); the draws are
 the same on every run unless ``SYMPROP_FUZZ_RANDOM=1`` (then ``--hypothesis-seed=N`` picks them).
 """
 
@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 
 import symprop
 from tests import layer_nets
+from tests.tiers import budget
 from tests.torch_oracle import TorchOracle
 
-EXAMPLES = int(os.environ.get("SYMPROP_FUZZ_LAYERS", "40"))
+EXAMPLES = budget("SYMPROP_FUZZ_LAYERS", fast=15, full=40)
 SMOOTH = [symprop.tanh, symprop.sigmoid, symprop.gelu, symprop.silu, symprop.softplus, symprop.identity]
 LOSSES = [symprop.mse, symprop.cross_entropy, symprop.binary_cross_entropy]
 OUTPUT = {"mse": symprop.identity, "cross_entropy": symprop.softmax, "binary_cross_entropy": symprop.sigmoid}

@@ -15,7 +15,6 @@ The default run renders 60 networks and compiles 12; CI (.ci/run) compiles 60.
 The counts are printed at the end of the session.
 """
 
-import os
 import re
 
 import numpy as np
@@ -27,10 +26,11 @@ import symprop
 from symprop import ops
 from symprop.render import _render, document
 from tests.markdown_math import katex_problems
+from tests.tiers import budget
 from tests.netgen import Spec, build_network, hidden_activations, random_values, valid_spec
 
-EXAMPLES = int(os.environ.get("SYMPROP_FUZZ_RENDER", "60"))
-COMPILED = int(os.environ.get("SYMPROP_FUZZ_RENDER_COMPILED", "12"))
+EXAMPLES = budget("SYMPROP_FUZZ_RENDER", fast=20, full=60)
+COMPILED = budget("SYMPROP_FUZZ_RENDER_COMPILED", fast=4, full=60)
 STATS = {"rendered": 0, "compiled": 0, "refused": 0}
 
 Z = sp.Symbol("z")

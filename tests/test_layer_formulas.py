@@ -11,7 +11,6 @@
   with SYMPROP_ALL_LAYER_CHECKS=1 (CI).
 """
 
-import os
 
 import numpy as np
 import pytest
@@ -24,6 +23,7 @@ from symprop.errors import FormulaError
 from symprop.printing import latex, text
 from symprop.verify import MISTAKES
 from symprop.verify.sampling import _Sampler, _target
+from tests.tiers import enabled
 from textbook_formulas import cases, judge
 
 NETS = networks()
@@ -80,7 +80,7 @@ def test_the_textbook_batch_norm_backward_of_the_issue():
 
 SELECTION = ["bn_mlp", "bn_numeric_batch", "bn_residual", "ln_column", "ln_sequence", "softmax_rows", "attention_masked",
              "cnn_max", "cnn_avg", "conv1d", "conv_random2", "dropout_mlp", "dropout_cnn", "bn_gelu"]
-ALL = os.environ.get("SYMPROP_ALL_LAYER_CHECKS") == "1"
+ALL = enabled("SYMPROP_ALL_LAYER_CHECKS")
 TABLE = layer_nets.table()
 NAMES = sorted(TABLE) if ALL else SELECTION
 DERIVED: dict = {}

@@ -10,7 +10,6 @@
   the same gradients with one of them scaled fail on that parameter only.
 """
 
-import os
 
 import numpy as np
 import pytest
@@ -19,6 +18,7 @@ import layer_backward
 import layer_nets
 import symprop
 from symprop.errors import EvaluationError
+from tests.tiers import enabled
 from tests.torch_oracle import TorchOracle
 
 TABLE = layer_nets.table()
@@ -65,7 +65,7 @@ def test_images_must_come_whole():
 
 SELECTION = ["bn_mlp", "bn_numeric_batch", "bn_no_affine", "ln_sequence", "softmax_rows", "attention_masked",
              "transformer_block", "cnn_avg", "conv1d", "conv_random3", "dropout_cnn"]
-NAMES = sorted(TABLE) if os.environ.get("SYMPROP_ALL_LAYER_CHECKS") == "1" else SELECTION
+NAMES = sorted(TABLE) if enabled("SYMPROP_ALL_LAYER_CHECKS") else SELECTION
 
 
 @pytest.mark.parametrize("name", NAMES)

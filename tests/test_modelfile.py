@@ -74,3 +74,13 @@ def test_toml_custom_activation_with_trigonometric_functions(tmp_path):
     d = load_network(path).derive()
     errors = finite_difference_errors(d, random_values(d.network, np.random.default_rng(0)))
     assert max(errors.values()) < 1e-6
+
+
+def test_an_unknown_activation_lists_each_known_one_once(tmp_path):
+    path = tmp_path / "m.toml"
+    path.write_text('[network]\nsizes=[2,2,1]\nhidden="wiggle"\n[activations.swish_once]\ndefinition = "z / (1 + exp(-z))"\n')
+    with pytest.raises(symprop.ModelFileError) as info:
+        load_network(path)
+    known = str(info.value).split("known: ", 1)[1].split(", ")
+    assert "swish_once" in known and "relu" in known and "softmax" in known
+    assert len(known) == len(set(known)), known

@@ -45,6 +45,22 @@ MOMENTUM = 0.9
 ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON = 0.9, 0.999, 1e-8
 
 
+def first_step(theta, gradient, optimizer: str, learning_rate: float):
+    """(theta after the optimizer's first step from zero state, [(state letter, its value)]).
+
+    The worked example of the notes and the terminal of ``symprop derive --values`` both use it.
+    """
+    if optimizer == "sgd":
+        return theta - learning_rate * gradient, []
+    if optimizer == "momentum":
+        # v = mu * 0 + g: the first step is plain gradient descent
+        return theta - learning_rate * gradient, [("v", gradient)]
+    # s-hat = g and r-hat = g * g at t = 1: each entry moves by about eta against its sign
+    first, second = (1 - ADAM_BETA1) * gradient, (1 - ADAM_BETA2) * gradient * gradient
+    new = theta - learning_rate * (first / (1 - ADAM_BETA1)) / (np.sqrt(second / (1 - ADAM_BETA2)) + ADAM_EPSILON)
+    return new, [("s", first), ("r", second)]
+
+
 class Notes:
     """What the sections of one derivation's notes share, for one output format."""
 
@@ -90,7 +106,7 @@ class Notes:
         if values is not None:
             self.learning_rate = DEFAULT_LEARNING_RATE if learning_rate is None else float(learning_rate)
             self.values = derivation.evaluate(values, learning_rate=self.learning_rate)
-            self.given = _given_values(derivation, values)
+            self.given = given_values(derivation, values)
             self.numeric_namespace = self._namespace()
 
     def _long_derivatives(self) -> dict:
@@ -247,15 +263,7 @@ class Notes:
         """(the parameter after the optimizer's first step, [(state name, its value)]) at the worked example."""
         theta = np.asarray(self.given[name], dtype=float)
         gradient = np.asarray(self.values[f"dL/d{name}"], dtype=float).reshape(theta.shape)
-        if self.optimizer == "sgd":
-            return theta - self.learning_rate * gradient, []
-        if self.optimizer == "momentum":
-            # v = mu * 0 + g: the first step is plain gradient descent
-            return theta - self.learning_rate * gradient, [("v", gradient)]
-        # s-hat = g and r-hat = g * g at t = 1: each entry moves by about eta against its sign
-        first, second = (1 - ADAM_BETA1) * gradient, (1 - ADAM_BETA2) * gradient * gradient
-        new = theta - self.learning_rate * (first / (1 - ADAM_BETA1)) / (np.sqrt(second / (1 - ADAM_BETA2)) + ADAM_EPSILON)
-        return new, [("s", first), ("r", second)]
+        return first_step(theta, gradient, self.optimizer, self.learning_rate)
 
     def loss_after_the_step(self) -> float:
         """The loss of a fresh forward pass at the parameters after the first step (not a first-order estimate)."""
@@ -381,7 +389,7 @@ def _outer_product_factors(expr):
     return None
 
 
-def _given_values(derivation, values: dict) -> dict:
+def given_values(derivation, values: dict) -> dict:
     """The declared values as floats or arrays of their declared shapes (validated by numeric)."""
     from ..numeric import _as_array, _lookup
 

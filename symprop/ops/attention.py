@@ -24,7 +24,8 @@ the adjoint through where M_ij = 1: dS = dS_masked (.) 1[M > 0].
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 import sympy as sp
 from sympy import MatrixExpr, MatrixSymbol
 
@@ -33,6 +34,9 @@ from ..errors import DeclarationError, ShapeError
 from .base import OP_NAMES, as_expr
 from .markers import Constant, Hint, Named
 from .softmax import Softmax
+
+if TYPE_CHECKING:
+    import numpy as np  # at run time only causal_mask needs NumPy: declaring a network does not load it
 
 
 class Masked(MatrixExpr):
@@ -158,6 +162,8 @@ def causal_mask(tokens: int) -> np.ndarray:
                [0., 1., 1.],
                [0., 0., 1.]])
     """
+    import numpy as np
+
     return np.triu(np.ones((tokens, tokens)))
 
 
