@@ -104,7 +104,7 @@ def check_gradient(net, param, formula, *, batched=None, seed: int = 0, points=N
         A ``FormulaCheck``: ``.ok``, ``.diagnosis`` (the usual mistake that
         explains a wrong formula), ``.counterexample``; ``print()`` it for the report.
 
-    Example:
+    Examples:
         >>> import symprop
         >>> net = symprop.mlp([3, 4, 2], loss=symprop.cross_entropy)
         >>> symprop.check_gradient(net, "W1", r"\delta^{[1]} x^{\top}").ok
@@ -151,7 +151,7 @@ def gradcheck(backward, params, data=None, *, loss=None, net=None, mode: str = "
         A ``GradcheckReport``: ``report.ok``, ``report["W1"].ok``,
         ``report["W1"].pattern`` (a sign, a factor, a transpose, ...); it prints as a table.
 
-    Example:
+    Examples:
         >>> import numpy as np, symprop
         >>> def loss(params, x, y):
         ...     return float(np.mean((params["w"] * x - y) ** 2))
@@ -174,7 +174,7 @@ def preamble() -> str:
 
     The same lines open the standalone notes; ``symprop preamble`` prints them.
 
-    Example:
+    Examples:
         >>> import symprop
         >>> print(symprop.preamble())  # doctest: +ELLIPSIS
         \usepackage{amsmath,amssymb}
@@ -190,7 +190,7 @@ def preamble() -> str:
 def text(expr) -> str:
     """A SymPy expression as one line of text in the notation of the notes.
 
-    Example:
+    Examples:
         >>> import symprop
         >>> d = symprop.mlp([3, 4, 2], loss=symprop.cross_entropy).derive()
         >>> symprop.text(d.delta(1))
@@ -209,7 +209,7 @@ def latex(expr, **settings) -> str:
         **settings: SymPy ``LatexPrinter`` settings, and ``bracket_layers``
             (True: W^{[1]}; False: W_{1}).
 
-    Example:
+    Examples:
         >>> import symprop
         >>> d = symprop.mlp([3, 4, 2], loss=symprop.cross_entropy).derive()
         >>> symprop.latex(d.gradient("W1"))

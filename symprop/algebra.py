@@ -307,7 +307,7 @@ def elementwise(function, expr):
     Returns:
         SymPy's ``ElementwiseApplyFunction`` (a subclass of it) with a canonical Lambda.
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> x, u = sp.MatrixSymbol("x", 3, 1), sp.Symbol("u")
         >>> symprop.elementwise(sp.exp, x)

@@ -111,7 +111,7 @@ class Network:
     Raises:
         DeclarationError: a name, shape or symbol is wrong (one line naming it).
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> x, y = sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("y", 2, 1)
         >>> W1, b1 = sp.MatrixSymbol("W1", 4, 3), sp.MatrixSymbol("b1", 4, 1)
@@ -171,7 +171,7 @@ class Network:
     def node(self, name: str) -> Node:
         """The named intermediate ``name`` (``"z1"``, ``"a1"``, ``"yhat"``): its symbol, definition and role.
 
-        Example:
+        Examples:
             >>> import symprop
             >>> node = symprop.mlp([3, 4, 2], loss=symprop.cross_entropy).node("z1")
             >>> symprop.text(node.definition), node.role
@@ -192,7 +192,7 @@ class Network:
         Returns:
             The ``Derivation``.
 
-        Example:
+        Examples:
             >>> import symprop
             >>> print(symprop.mlp([2, 1], hidden=symprop.sigmoid, loss=symprop.binary_cross_entropy).derive())  # doctest: +ELLIPSIS
             (1) z = W1 x + b1
@@ -210,7 +210,7 @@ class Network:
         Args:
             values: numbers by name or symbol; a hyper-parameter not given takes its declared default.
 
-        Example:
+        Examples:
             >>> import sympy as sp, symprop
             >>> w, x, y, lam = sp.symbols("w x y lamda")
             >>> net = symprop.Network((w * x - y) ** 2 + lam * w ** 2, params=[w], inputs=[x], targets=[y], hyperparams={lam: 0.5})
@@ -859,7 +859,7 @@ def mlp(sizes, hidden=None, output=None, loss=None, bias: bool = True, name: str
         bias: give every layer a bias b^[l].
         name: the network's name (the title of the notes).
 
-    Example:
+    Examples:
         >>> import symprop
         >>> net = symprop.mlp([784, 128, 10], hidden=symprop.relu, loss=symprop.cross_entropy)
         >>> [p.name for p in net.params], net.params[0].shape

@@ -90,7 +90,7 @@ def masked(scores, mask):
         scores: a T x T matrix expression.
         mask: a T x T input of 0/1 entries.
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> S, M = sp.MatrixSymbol("S", 3, 3), sp.MatrixSymbol("M", 3, 3)
         >>> symprop.text(symprop.masked(S, M))
@@ -121,7 +121,7 @@ def attention(x, w_q, w_k, w_v, mask=None):
         w_v: the d_v x d value weights.
         mask: an optional T x T input of 0/1 entries (``causal_mask(T)`` for a decoder).
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> X = sp.MatrixSymbol("X", 4, 6)
         >>> Wq, Wk, Wv = sp.MatrixSymbol("W_Q", 2, 4), sp.MatrixSymbol("W_K", 2, 4), sp.MatrixSymbol("W_V", 3, 4)
@@ -155,7 +155,7 @@ def causal_mask(tokens: int) -> np.ndarray:
     Args:
         tokens: T, the sequence length.
 
-    Example:
+    Examples:
         >>> import symprop
         >>> symprop.causal_mask(3)
         array([[1., 1., 1.],

@@ -58,7 +58,7 @@ def image(name: str, channels: int, height: int, width: int) -> TensorSymbol:
         height: H.
         width: W.
 
-    Example:
+    Examples:
         >>> import symprop
         >>> symprop.image("X", 1, 6, 6).shape
         (1, 36)
@@ -78,7 +78,7 @@ def kernel(name: str, out_channels: int, in_channels: int, size) -> TensorSymbol
         in_channels: the channels each kernel reads.
         size: k (k x k), (kh, kw), or (k,) for ``conv1d``.
 
-    Example:
+    Examples:
         >>> import symprop
         >>> symprop.kernel("K", 2, 1, 3).shape
         (2, 9)
@@ -489,7 +489,7 @@ def conv2d(x, kernels, bias=None, stride: int = 1, padding="valid"):
         stride: the step between windows.
         padding: "valid", "same" or a number of zeros on each side.
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> X, K = symprop.image("X", 1, 6, 6), symprop.kernel("K", 2, 1, 3)
         >>> out = symprop.conv2d(X, K, sp.MatrixSymbol("b", 2, 1))
@@ -509,7 +509,7 @@ def conv1d(x, kernels, bias=None, stride: int = 1, padding="valid"):
         stride: the step between windows.
         padding: "valid", "same" or a number of zeros on each side.
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> out = symprop.conv1d(sp.MatrixSymbol("X", 2, 10), symprop.kernel("K", 4, 2, (3,)))
         >>> out.shape
@@ -547,7 +547,7 @@ def max_pool2d(x, size: int = 2, stride=None):
         size: the window's side.
         stride: the step between windows (default: ``size``).
 
-    Example:
+    Examples:
         >>> import symprop
         >>> X = symprop.conv2d(symprop.image("X", 1, 6, 6), symprop.kernel("K", 2, 1, 3))
         >>> symprop.max_pool2d(X).shape
@@ -564,7 +564,7 @@ def avg_pool2d(x, size: int = 2, stride=None):
         size: the window's side.
         stride: the step between windows (default: ``size``).
 
-    Example:
+    Examples:
         >>> import symprop
         >>> symprop.avg_pool2d(symprop.image("X", 3, 4, 4)).shape
         (3, 4)
@@ -578,7 +578,7 @@ def flatten(x):
     Args:
         x: a C x HW image-shaped expression.
 
-    Example:
+    Examples:
         >>> import symprop
         >>> symprop.flatten(symprop.image("X", 3, 4, 4)).shape
         (48, 1)

@@ -30,7 +30,7 @@ def dropout(a, mask, keep: float):
         mask: a 0/1 input of the same shape, declared in the network's inputs.
         keep: p, the probability of keeping a unit (0 < p <= 1).
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> a, M = sp.MatrixSymbol("a", 4, 1), sp.MatrixSymbol("M", 4, 1)
         >>> symprop.text(symprop.dropout(a, M, keep=0.8))

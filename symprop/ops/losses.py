@@ -68,7 +68,7 @@ class Loss:
         term: the entrywise loss in ``P`` (prediction) and ``Q`` (target).
         reduction: "sum" or "mean" over the outputs of one example.
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> yhat, y = sp.MatrixSymbol("yhat", 2, 1), sp.MatrixSymbol("y", 2, 1)
         >>> symprop.text(symprop.cross_entropy(yhat, y))

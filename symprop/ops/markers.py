@@ -124,7 +124,7 @@ def name(expr, base: str):
         expr: the subexpression, as written in the network.
         base: the name, an identifier (``"u"`` makes the value u1 in layer 1).
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> W1, x, b1 = sp.MatrixSymbol("W1", 4, 3), sp.MatrixSymbol("x", 3, 1), sp.MatrixSymbol("b1", 4, 1)
         >>> u = symprop.name(W1 * x + b1, "u")
@@ -144,7 +144,7 @@ def name(expr, base: str):
 class Constant(sp.Symbol):
     """A named number (epsilon, d_k): ``constant`` makes one; ``.value`` is its number.
 
-    Example:
+    Examples:
         >>> import symprop
         >>> isinstance(symprop.constant("epsilon", 1e-5), symprop.Constant)
         True
@@ -178,7 +178,7 @@ def constant(name: str, value) -> Constant:
         name: the symbol's name (``"epsilon"`` prints as ε).
         value: the number.
 
-    Example:
+    Examples:
         >>> import symprop
         >>> eps = symprop.constant("epsilon", 1e-5)
         >>> symprop.text(eps), float(eps.value)

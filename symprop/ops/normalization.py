@@ -132,7 +132,7 @@ def batch_norm(z, gamma=None, beta=None, epsilon=None):
         beta: the n x 1 shift, a parameter (None: no shift).
         epsilon: the number added to the variance (default ``constant("epsilon", 1e-5)``).
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> Z, g, b = sp.MatrixSymbol("Z", 3, 8), sp.MatrixSymbol("gamma", 3, 1), sp.MatrixSymbol("beta", 3, 1)
         >>> symprop.batch_norm(Z, g, b).shape
@@ -151,7 +151,7 @@ def layer_norm(z, gamma=None, beta=None, epsilon=None):
         beta: the n x 1 shift, a parameter (None: no shift).
         epsilon: the number added to the variance (default ``constant("epsilon", 1e-5)``).
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> Z, g, b = sp.MatrixSymbol("z", 4, 1), sp.MatrixSymbol("gamma", 4, 1), sp.MatrixSymbol("beta", 4, 1)
         >>> symprop.layer_norm(Z, g, b).shape

@@ -51,7 +51,7 @@ def ones(rows, cols) -> OneMatrix:
         rows: a positive integer or an integer positive Symbol (``m``).
         cols: the same.
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> m = sp.Symbol("m", integer=True, positive=True)
         >>> symprop.ones(1, m).shape
@@ -73,7 +73,7 @@ def sum(x, axis: int):  # noqa: A001 - symprop.sum, as np.sum and torch.sum
         x: a matrix expression.
         axis: 0 sums each column (1^T X, a row); 1 sums each row (X 1, a column).
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> X = sp.MatrixSymbol("X", 3, 5)
         >>> symprop.text(symprop.sum(X, 1)), symprop.sum(X, 1).shape
@@ -93,7 +93,7 @@ def mean(x, axis: int, who: str = "mean"):
         axis: 0 (over the rows of each column) or 1 (over the columns of each row).
         who: the operation named in error messages (``var`` passes its own name).
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> symprop.text(symprop.mean(sp.MatrixSymbol("X", 3, 5), 1))
         '1/5·X 𝟏'
@@ -117,7 +117,7 @@ def broadcast(v, n, axis: int):
         n: how many copies: an integer or an integer positive Symbol.
         axis: 1 or 0, as above.
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> symprop.broadcast(sp.MatrixSymbol("v", 3, 1), 5, 1).shape
         (3, 5)
@@ -147,7 +147,7 @@ def var(x, axis: int):
         x: a matrix expression.
         axis: 0 or 1, as in ``mean``.
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> symprop.var(sp.MatrixSymbol("X", 3, 5), 1).shape
         (3, 1)
@@ -162,7 +162,7 @@ def sqrt(x):
     Args:
         x: a matrix or scalar expression.
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> symprop.text(symprop.sqrt(sp.MatrixSymbol("v", 3, 1)))
         'v^∘1/2'
@@ -180,7 +180,7 @@ def divide(a, b):
         a: the numerators.
         b: the denominators (broadcast a row or column first).
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> a, b = sp.MatrixSymbol("a", 3, 1), sp.MatrixSymbol("b", 3, 1)
         >>> symprop.text(symprop.divide(a, b))

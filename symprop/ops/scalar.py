@@ -102,7 +102,7 @@ class ScalarFunction:
             overrides it for notations such as 1[{} > 0].
         numpy: the source of its NumPy helper ``def <name>(x)``.
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> z = sp.MatrixSymbol("z", 3, 1)
         >>> symprop.text(symprop.sigmoid(z)), symprop.latex(symprop.relu(z))
@@ -199,7 +199,7 @@ def activation(name: str, definition, *, latex: Optional[str] = None) -> ScalarF
     Returns:
         The activation: call it on a matrix expression (entrywise) or a scalar.
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> z = sp.Symbol("z")
         >>> swish2 = symprop.activation("swish2", sp.Lambda(z, z / (1 + sp.exp(-z))))

@@ -116,7 +116,7 @@ class _SoftmaxOp:
         x: a column vector or a matrix expression.
         axis: 0 (each column, the default) or 1 (each row).
 
-    Example:
+    Examples:
         >>> import sympy as sp, symprop
         >>> z = sp.MatrixSymbol("z", 3, 1)
         >>> symprop.text(symprop.softmax(z))
