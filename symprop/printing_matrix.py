@@ -44,6 +44,13 @@ class MatrixPrinter(NumPyPrinter):
             self._memo[expr] = isinstance(expr, sp.Basic) and bool(expr.free_symbols & self.per_example)
         return self._memo[expr]
 
+    def _size(self, expr) -> float:
+        """How many numbers ``expr`` holds (a symbolic batch size counts as large; stacked examples too)."""
+        size = 1.0
+        for k in expr.shape:
+            size *= float(k) if sp.sympify(k).is_number else 1e6
+        return size * (1e6 if self.stacked and self.is_pe(expr) else 1.0)
+
     # -- layout ------------------------------------------------------------
     def _print_Transpose(self, expr):
         if self.stacked and self.is_pe(expr.arg):
@@ -78,6 +85,16 @@ class MatrixPrinter(NumPyPrinter):
             # 0.99 (a > 0) of leaky ReLU's f': a bool array times a Python float is float64; take the data's dtype
             a = self._print(self.indicators[rest.expr])
             return f"{self._coefficient(c)} * ({a} > 0).astype({a}.dtype)"
+        if c != 1 and isinstance(rest, MatMul) and not rest.has(sp.OneMatrix):  # 1 1^T products are reductions
+            # c (A B): the number scales the smallest factor, not the product (1/sqrt(d_k) on K, not on the T x T
+            # scores: one pass over d_k x T numbers instead of T x T)
+            factors = list(rest.args)
+            sizes = [self._size(f) for f in factors]
+            smallest = min(range(len(factors)), key=sizes.__getitem__)
+            plain = isinstance(factors[smallest], (sp.MatrixSymbol, sp.Transpose))
+            if plain and sizes[smallest] < self._size(rest):
+                factors[smallest] = alg.scale(c, factors[smallest])
+                return super()._print_MatMul(MatMul(*factors))
         if c != 1 and isinstance(rest, sp.HadamardProduct):
             # c (v 1^T (.) M): the number joins the narrow factor, one pass over the big one fewer
             narrow = [a for a in rest.args if _narrow(a)]
