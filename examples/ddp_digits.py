@@ -108,6 +108,9 @@ def worker(rank: int, world: int, port: int, args) -> None:
         difference = max(float((g - gathered[0]).abs().max()) for g in gathered)
         result = {"accuracy": accuracy, "max_parameter_difference": difference, "processes": world}
         (Path(args.outdir) / "ddp_result.json").write_text(json.dumps(result), encoding="utf-8")
+    # every rank waits here for rank 0: a rank that tears its gloo group down while a peer still holds the
+    # connection can abort ("terminate called without an active exception", SIGABRT, seen once in CI)
+    dist.barrier()
     dist.destroy_process_group()
 
 
