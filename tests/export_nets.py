@@ -2,7 +2,9 @@
 
 Names: the structured networks of emit_netgen, ``random<seed>`` (the
 fuzzer's MLPs) and ``layer_<name>`` (layer_nets builders, each built alone:
-layer_nets.table() builds forty).
+layer_nets.table() builds forty).  ``generated(target)``: the generated
+module of a named network for "numpy" (test_emit.py), "torch" or "jax",
+each source and module built once per session.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from functools import cache
 
 import numpy as np
-from emit_netgen import random_data, random_mlp, random_params, special_networks
+from emit_netgen import load_module, random_data, random_mlp, random_params, special_networks
 
 import layer_nets
 import symprop
@@ -39,6 +41,23 @@ def network(name: str):
     if name.startswith("layer_"):
         return LAYER_BUILDERS[name[len("layer_") :]]()
     return special_networks()[name]
+
+
+def generated(target: str) -> tuple:
+    """(source, module) for ``target``: source(name) is the module's text, module(name, tmp_path_factory) it loaded."""
+
+    @cache
+    def source(name: str) -> str:
+        return getattr(network(name).derive(), target)()
+
+    modules: dict = {}
+
+    def module(name: str, tmp_path_factory):
+        if name not in modules:
+            modules[name] = load_module(source(name), tmp_path_factory.mktemp(f"generated_{target}"))
+        return modules[name]
+
+    return source, module
 
 
 def numpy_batch(name: str, mod, seed: int) -> tuple:

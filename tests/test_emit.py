@@ -19,7 +19,6 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -30,11 +29,11 @@ from emit_netgen import (
     central_differences,
     load_module,
     random_data,
-    random_mlp,
     random_params,
     relative_error,
     special_networks,
 )
+from export_nets import generated, network
 from regenerate_golden_emit import GOLDEN_EMIT, generated_source, golden_path
 from tiers import enabled
 
@@ -42,28 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RANDOM_SEEDS = list(range(40))
 SPECIAL = sorted(special_networks())
 
-
-@cache
-def network(name: str):
-    if name.startswith("random"):
-        return random_mlp(int(name[len("random") :]))
-    return special_networks()[name]
-
-
-@cache
-def source(name: str) -> str:
-    return network(name).derive().numpy()
-
-
-_modules: dict = {}
-
-
-def module(name: str, tmp_path_factory):
-    if name not in _modules:
-        _modules[name] = load_module(source(name), tmp_path_factory.mktemp("generated"))
-    return _modules[name]
-
-
+source, module = generated("numpy")
 ALL = SPECIAL + [f"random{s}" for s in RANDOM_SEEDS]
 
 

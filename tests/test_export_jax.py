@@ -17,13 +17,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 from emit_netgen import load_module, relative_error, special_networks
-from export_nets import network, numpy_batch
+from export_nets import generated, network, numpy_batch
 
 from symprop.errors import UnsupportedOperationError
 
@@ -36,18 +35,7 @@ else:  # tracing and compiling in JAX costs a second or two per network: a selec
            "layer_ln_column"]
 
 
-@cache
-def source(name: str) -> str:
-    return network(name).derive().jax()
-
-
-_modules: dict = {}
-
-
-def module(name: str, tmp_path_factory):
-    if name not in _modules:
-        _modules[name] = load_module(source(name), tmp_path_factory.mktemp("exported_jax"))
-    return _modules[name]
+source, module = generated("jax")
 
 
 def batch(name, mod, jnp, seed):

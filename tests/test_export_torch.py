@@ -20,13 +20,12 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 from emit_netgen import load_module, relative_error, special_networks
-from export_nets import network, numpy_batch
+from export_nets import generated, network, numpy_batch
 from regenerate_golden_emit import GOLDEN_EXPORT, generated_source, golden_path
 
 import symprop
@@ -42,18 +41,7 @@ LAYERS = ["bn_mlp", "bn_numeric_batch", "ln_column", "ln_sequence", "softmax_row
 ALL = SPECIAL + [f"random{s}" for s in RANDOM_SEEDS] + [f"layer_{n}" for n in LAYERS]
 
 
-@cache
-def source(name: str) -> str:
-    return network(name).derive().torch()
-
-
-_modules: dict = {}
-
-
-def module(name: str, tmp_path_factory):
-    if name not in _modules:
-        _modules[name] = load_module(source(name), tmp_path_factory.mktemp("exported"))
-    return _modules[name]
+source, module = generated("torch")
 
 
 def batch(name: str, mod, torch, seed: int):
